@@ -1,0 +1,15 @@
+/**
+ * The benchmark suite: `npm run bench -- [--json] [--quick] [--only SUBSTRING]`. Every figure is
+ * measured beside its baseline in the same run (DESIGN.md §10); see each module for what it compares.
+ */
+import { decodeBench } from './decode.js';
+import { heapBench } from './heap.js';
+import { runBenches } from './lib/bench-context.js';
+import { pcapThroughputBench } from './pcap-throughput.js';
+
+export const benches = [decodeBench, pcapThroughputBench, heapBench];
+
+process.exitCode = await runBenches(benches, process.argv.slice(2)).catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  return 1;
+});

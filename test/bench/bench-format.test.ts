@@ -1,0 +1,102 @@
+/**
+ * The benchmark suite's output contract (contracts/cli.md, `bench`): with --json every stdout line is a
+ * JSON object with exactly name, unit, value, baseline, baselineValue, ratio, and ratio is
+ * value / baselineValue. Runs the real suite with --quick; no timing is asserted, only the shape.
+ */
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { describeSystem } from '../helpers/system.js';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '../..');
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function bench(...args: string[]): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], {
+      cwd: root,
+      timeout: 120_000,
+      maxBuffer: 16 << 20,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    if (typeof err.code !== 'number') throw e;
+    return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+const KEYS = ['name', 'unit', 'value', 'baseline', 'baselineValue', 'ratio'];
+
+function parseLines(stdout: string): Record<string, unknown>[] {
+  const lines = stdout.split('\n').filter((l) => l !== '');
+  return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describeSystem('bench/run.ts --quick --json', ['cap', 'tcpdump'], () => {
+  it('prints one well-formed figure per line for every benchmark', async () => {
+    const out = await bench('--quick', '--json');
+    expect(out.stderr).not.toMatch(/baseline skipped/);
+    expect(out.code).toBe(0);
+    const figures = parseLines(out.stdout);
+    expect(figures.map((f) => f.name)).toEqual([
+      'decode',
+      'pcap-throughput',
+      'pcap-throughput-packets',
+      'heap',
+    ]);
+    for (const f of figures) {
+      expect(Object.keys(f)).toEqual(KEYS);
+      expect(typeof f.name).toBe('string');
+      expect(typeof f.unit).toBe('string');
+      expect(typeof f.baseline).toBe('string');
+      for (const key of ['value', 'baselineValue', 'ratio']) {
+        expect(typeof f[key], `${String(f.name)}.${key}`).toBe('number');
+        expect(
+          Number.isFinite(f[key]) && (f[key] as number) > 0,
+          `${String(f.name)}.${key} = ${f[key]}`,
+        ).toBe(true);
+      }
+      const ratio = (f.value as number) / (f.baselineValue as number);
+      expect(Math.abs((f.ratio as number) - ratio) / ratio, `${String(f.name)} ratio`).toBeLessThan(1e-4);
+    }
+    expect(figures.map((f) => f.unit)).toEqual(['frames/s', 'MB/s', 'packets/s', 'bytes']);
+  }, 120_000);
+});
+
+describe('bench/run.ts arguments', () => {
+  it('runs only the benchmarks --only names', async () => {
+    const out = await bench('--quick', '--json', '--only', 'heap');
+    expect(out.code).toBe(0);
+    expect(parseLines(out.stdout).map((f) => f.name)).toEqual(['heap']);
+  }, 120_000);
+
+  it('prints a table without --json', async () => {
+    const out = await bench('--quick', '--only', 'heap');
+    expect(out.code).toBe(0);
+    const [header, rule, row, ...rest] = out.stdout.trimEnd().split('\n');
+    expect(header).toMatch(/^benchmark\s+value\s+unit\s+baseline\s+baseline value\s+ratio\s+detail$/);
+    expect(rule).toMatch(/^[- ]+$/);
+    expect(row).toMatch(/^heap\s+[\d,]+\s+bytes\s+heap after warm-up\s+[\d,]+\s+[\d.]+×\s+growth -?\d+ B/);
+    expect(rest).toEqual([]);
+  }, 120_000);
+
+  it('refuses an unknown argument and an --only that matches nothing, with exit code 2', async () => {
+    const unknown = await bench('--fast');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown argument "--fast"');
+    const nothing = await bench('--only', 'no-such-bench');
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toContain(
+      'no benchmark name contains "no-such-bench": decode, pcap-throughput, heap',
+    );
+    expect(nothing.stdout).toBe('');
+  }, 60_000);
+});
