@@ -29,7 +29,7 @@ const ipv6Bytes = fc
   })
   .map((groups) => {
     const b = Buffer.alloc(16);
-    groups.forEach((g, i) => b.writeUInt16BE(g, 2 * i));
+    for (let i = 0; i < 8; i++) b.writeUInt16BE(groups[i]!, 2 * i);
     return b;
   });
 
