@@ -13,7 +13,17 @@ export interface CaptureSinkOptions {
   batchBytes?: number;
   /** Whether `close()` ends the sink (default true; pass false for process.stdout and the like). */
   end?: boolean;
+  /**
+   * Reuse a batch buffer once the sink has called back for it, instead of allocating a fresh one
+   * (fresh memory costs page faults on every batch). Only for sinks that are done with a chunk when
+   * they call back, such as fs.WriteStream (openCaptureWriter on a path sets it); never for a
+   * PassThrough or Transform, which queue the chunk itself for their reader. Default false.
+   */
+  recycleBatches?: boolean;
 }
+
+/** Batch buffers kept for reuse when recycling. */
+const SPARE_BATCHES = 4;
 
 /**
  * A capture-file writer. `write(pkt)` copies the packet into the current batch at once (so the packet
@@ -42,8 +52,9 @@ export interface CaptureWriter {
  * Batching and backpressure for capture writers. Subclasses encode records with `room(n)` (makes n
  * bytes available at batch[batchLen]) followed by `batchLen += n`.
  *
- * Each full batch is handed to the sink and a new one is allocated rather than recycled: a Writable may
- * keep a chunk after calling back (a PassThrough queues it for its reader), so reuse could corrupt it.
+ * Each full batch is handed to the sink and a new one is allocated, unless `recycleBatches` says the
+ * sink is done with a chunk when it calls back: a PassThrough, say, queues the chunk itself for its
+ * reader, and reusing it would corrupt what the reader gets.
  */
 export abstract class BatchedRecordWriter {
   abstract readonly format: CaptureFormat;
@@ -54,6 +65,7 @@ export abstract class BatchedRecordWriter {
   protected batchLen = 0;
   private readonly batchBytes: number;
   private readonly endSink: boolean;
+  private readonly spares: Buffer[] | null;
   private error: Error | null = null;
   private closed = false;
 
@@ -65,6 +77,7 @@ export abstract class BatchedRecordWriter {
     if (!(this.batchBytes >= 64))
       throw new RangeError(`batchBytes must be at least 64, got ${this.batchBytes}`);
     this.endSink = options.end ?? true;
+    this.spares = options.recycleBatches ? [] : null;
     // Sink errors surface from write(), drain() and close() instead of crashing the process.
     sink.on('error', (err: Error) => {
       this.error ??= err;
@@ -140,13 +153,21 @@ export abstract class BatchedRecordWriter {
 
   private sendBatch(nextSize: number): void {
     if (this.batchLen > 0) {
-      const out = this.batch.subarray(0, this.batchLen);
+      const full = this.batch;
+      const out = full.subarray(0, this.batchLen);
       this.bytesWritten += out.length;
-      this.sink.write(out);
+      const spares = this.spares;
+      if (spares !== null && full.length === this.batchBytes)
+        this.sink.write(out, (err) => {
+          if (!err && spares.length < SPARE_BATCHES) spares.push(full);
+        });
+      else this.sink.write(out);
       this.batch = EMPTY;
       this.batchLen = 0;
     }
-    if (this.batch.length < nextSize) this.batch = Buffer.allocUnsafe(nextSize);
+    if (this.batch.length >= nextSize) return;
+    const spare = nextSize === this.batchBytes ? this.spares?.pop() : undefined;
+    this.batch = spare ?? Buffer.allocUnsafe(nextSize);
   }
 
   private throwIfFailed(): void {

@@ -165,9 +165,9 @@ function streamSource(stream: Readable): ChunkSource {
  * and memory stays at one chunk plus one partial record.
  *
  * `pkt.data` is borrowed until the next packet is requested (a view into a reused read buffer), unless
- * `copy: true` asks for a fresh copy per packet (slower; see bench/capture-read.ts for the cost).
+ * `copy: true` asks for bytes of its own per packet (slower: bench/capture-read.ts measures both).
  * A corrupt or truncated file throws CaptureFileError after every good packet before the damage.
- * Breaking out of the loop closes the file (or ends consumption of the stream).
+ * Breaking out of the loop closes the file (or stops consuming and destroys the stream).
  */
 export class CaptureReader implements AsyncIterable<Packet> {
   readonly parser: CaptureFileParser;
@@ -189,30 +189,91 @@ export class CaptureReader implements AsyncIterable<Packet> {
     return this.parser.packetCount;
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<Packet, void, undefined> {
+  [Symbol.asyncIterator](): AsyncIterator<Packet, undefined> {
     if (this.started) throw new Error('a CaptureReader can be iterated only once: call readCapture again');
     this.started = true;
-    const source =
+    const open = () =>
       typeof this.source === 'string'
-        ? await openFileSource(this.source, this.options.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES)
-        : streamSource(this.source);
-    const parser = this.parser;
+        ? openFileSource(this.source, this.options.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES)
+        : Promise.resolve(streamSource(this.source));
+    return new CaptureIterator(this.parser, open, (n) => {
+      this.bytesRead += n;
+    });
+  }
+}
+
+const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+
+/**
+ * The iterator behind CaptureReader. Written by hand rather than as an async generator: a packet
+ * already parsed is returned as a resolved promise, which costs a third of a generator's yield
+ * (measured ~50 ns against ~135 ns per packet); only refilling from the source is async.
+ */
+class CaptureIterator implements AsyncIterator<Packet, undefined> {
+  private source: ChunkSource | null = null;
+  private finished = false;
+  private busy: Promise<IteratorResult<Packet, undefined>> | null = null;
+
+  constructor(
+    private readonly parser: CaptureFileParser,
+    private readonly open: () => Promise<ChunkSource>,
+    private readonly counted: (bytes: number) => void,
+  ) {}
+
+  next(): Promise<IteratorResult<Packet, undefined>> {
+    if (this.busy) return this.busy.then(() => this.next()); // a caller that did not wait: keep order
+    if (this.finished) return Promise.resolve(DONE);
+    let pkt: Packet | null;
     try {
-      for (;;) {
-        const pkt = parser.next();
-        if (pkt !== null) {
-          yield pkt;
-          continue;
-        }
-        const chunk = await source.read();
-        if (chunk === null) break;
-        this.bytesRead += chunk.length;
-        parser.push(chunk);
-      }
-      parser.end();
-    } finally {
-      await source.close();
+      pkt = this.parser.next();
+    } catch (err) {
+      return this.fail(err);
     }
+    if (pkt !== null) return Promise.resolve({ value: pkt, done: false });
+    this.busy = this.refill().finally(() => {
+      this.busy = null;
+    });
+    return this.busy;
+  }
+
+  async return(): Promise<IteratorResult<Packet, undefined>> {
+    this.finished = true;
+    await this.close();
+    return DONE;
+  }
+
+  /** Pulls chunks until a packet is complete, the input ends, or it proves corrupt. */
+  private async refill(): Promise<IteratorResult<Packet, undefined>> {
+    try {
+      this.source ??= await this.open();
+      for (;;) {
+        const chunk = await this.source.read();
+        if (chunk === null) {
+          this.parser.end();
+          this.finished = true;
+          await this.close();
+          return DONE;
+        }
+        this.counted(chunk.length);
+        this.parser.push(chunk);
+        const pkt = this.parser.next();
+        if (pkt !== null) return { value: pkt, done: false };
+      }
+    } catch (err) {
+      return this.fail(err);
+    }
+  }
+
+  private async fail(err: unknown): Promise<never> {
+    this.finished = true;
+    await this.close();
+    throw err;
+  }
+
+  private async close(): Promise<void> {
+    const source = this.source;
+    this.source = null;
+    if (source) await source.close();
   }
 }
 
@@ -261,7 +322,7 @@ export async function openCaptureWriter(
     file.once('error', reject);
   });
   try {
-    return createWriter(file, options, true);
+    return createWriter(file, { ...options, recycleBatches: true }, true);
   } catch (err) {
     file.destroy();
     throw err;

@@ -96,17 +96,12 @@ export class PcapParser extends RecordStreamParser {
     const o = this.recOff;
     const sec = u32(b, o);
     const frac = u32(b, o + 4);
-    let ts: bigint;
-    if (this.nanosecond) {
-      if (sec !== this.lastSec) {
-        this.lastSec = sec;
-        this.lastSecNs = BigInt(sec) * NS_PER_SEC;
-      }
-      ts = this.lastSecNs + BigInt(frac);
-    } else {
-      // sec·10⁶ + frac < 2⁵³ for any 32-bit fields, so the sum is exact before scaling.
-      ts = BigInt(sec * 1_000_000 + frac) * 1000n;
+    // Consecutive records mostly share a second: one bigint product per second, one small add per record.
+    if (sec !== this.lastSec) {
+      this.lastSec = sec;
+      this.lastSecNs = BigInt(sec) * NS_PER_SEC;
     }
+    const ts = this.lastSecNs + BigInt(this.nanosecond ? frac : frac * 1000);
     const pkt: Packet = {
       data: this.slice(o + PCAP_RECORD_HEADER_LENGTH, caplen),
       ts,
@@ -266,7 +261,7 @@ export class PcapWriter extends BatchedRecordWriter {
     put32(b, o + 4, frac);
     put32(b, o + 8, caplen);
     put32(b, o + 12, Math.min(origLen, MAX_U32));
-    data.copy(b, o + PCAP_RECORD_HEADER_LENGTH, 0, caplen);
+    b.set(caplen === data.length ? data : data.subarray(0, caplen), o + PCAP_RECORD_HEADER_LENGTH); // set() beats Buffer#copy for small copies
     this.batchLen = o + size;
     this.packetsWritten++;
     return !this.sink.writableNeedDrain;

@@ -5,13 +5,20 @@ const EMPTY = Buffer.alloc(0);
 /** A carry buffer grown past this for one huge record is let go once the record is consumed. */
 const CARRY_KEEP_BYTES = 1 << 20;
 
+/**
+ * Copies of small packets share slabs of this size, so a packet kept long keeps up to this much alive;
+ * a consumer that keeps a few packets out of many should read borrowed and clonePacket() those few.
+ */
+const COPY_SLAB_BYTES = 64 * 1024;
+
 /** Largest record (pcap caplen, pcapng block) a parser accepts unless told otherwise: 256 MiB. */
 export const DEFAULT_MAX_RECORD_BYTES = 256 * 1024 * 1024;
 
 export interface CaptureParserOptions {
   /**
-   * Give every packet its own copy of the bytes instead of a view into the parser's buffers.
-   * Default false: `pkt.data` is borrowed until the next call to `next()` (see CaptureParser).
+   * Give every packet bytes of its own (carved from 64 KiB slabs shared by neighbouring packets)
+   * instead of a view into the parser's buffers. Default false: `pkt.data` is borrowed until the next
+   * call to `next()` (see CaptureParser). Copying costs time per packet (bench/capture-read.ts).
    */
   copy?: boolean;
   /** Sanity limit for one record's length; larger lengths are reported as corruption. */
@@ -65,6 +72,8 @@ export abstract class RecordStreamParser implements CaptureParser {
   protected recOff = 0;
   protected failure: CaptureFileError | null = null;
 
+  private slab: Buffer = EMPTY;
+  private slabPos = 0;
   private chunk: Buffer = EMPTY;
   private chunkPos = 0;
   private carry: Buffer = EMPTY;
@@ -155,9 +164,21 @@ export abstract class RecordStreamParser implements CaptureParser {
   /** The packet bytes rec[start, start + length): a view, or a copy when the parser was asked for copies. */
   protected slice(start: number, length: number): Buffer {
     if (!this.copyData) return this.rec.subarray(start, start + length);
-    const data = Buffer.allocUnsafe(length);
-    this.rec.copy(data, 0, start, start + length);
-    return data;
+    if (length > COPY_SLAB_BYTES / 4) {
+      const own = Buffer.allocUnsafe(length);
+      this.rec.copy(own, 0, start, start + length);
+      return own;
+    }
+    // Copies are carved from a slab as Buffer.allocUnsafe carves from its 8 KiB pool, without its
+    // per-call overhead (measured about 15% less time per packet of ~700 bytes).
+    if (this.slabPos + length > this.slab.length) {
+      this.slab = Buffer.allocUnsafe(COPY_SLAB_BYTES);
+      this.slabPos = 0;
+    }
+    const pos = this.slabPos;
+    this.slab.set(this.rec.subarray(start, start + length), pos);
+    this.slabPos = (pos + length + 7) & ~7;
+    return this.slab.subarray(pos, pos + length);
   }
 
   /** Records the first error, which next() and end() throw from then on, and throws it. */
