@@ -5,7 +5,7 @@
  * frame is 10 MB here). Goal: none (ratio 1). Ten samples along the way tell a one-time step (optimised
  * code landing in code space) from a leak (growth in every interval).
  */
-import { getHeapSpaceStatistics } from 'node:v8';
+import { GCProfiler, getHeapSpaceStatistics } from 'node:v8';
 import { PacketParser } from '../src/codec/parser.js';
 import { type Bench, isMain, runAlone } from './lib/bench-context.js';
 import { buildCorpus } from './lib/corpus.js';
@@ -15,6 +15,8 @@ import { figure } from './lib/report.js';
 
 const CORPUS_FRAMES = 1024;
 const SAMPLES = 10;
+/** V8's names for young-generation collections (Scavenge; the minor mark-sweep of newer V8s). */
+const MINOR_GC_TYPES = new Set(['Scavenge', 'MinorMarkSweep', 'MinorMarkCompact']);
 
 let sink = 0;
 
@@ -43,6 +45,11 @@ export const heapBench: Bench = {
     const parser = new PacketParser();
 
     decodeFrames(parser, frames, warmup);
+    // Young-generation collections while decoding: short-lived garbage made per frame (which the heap
+    // figure cannot see, since it is collected) shows up as a count in proportion to the frames.
+    // Started before the first sample so the profiler's own objects are in both samples.
+    const gcProfiler = new GCProfiler();
+    gcProfiler.start();
     // Touch what the sampling loop uses, so lazily created internals land before the first sample.
     codeSpaceBytes();
     performance.now();
@@ -57,6 +64,7 @@ export const heapBench: Bench = {
       samples.push(liveHeapBytes(gc));
     }
     const end = samples[SAMPLES - 1]!;
+    const minorGcs = gcProfiler.stop().statistics.filter((s) => MINOR_GC_TYPES.has(s.gcType)).length;
     const codeGrowth = codeSpaceBytes() - codeStart;
     if (!Number.isFinite(sink))
       throw new Error('heap: the field sums overflowed; the loop did not read numbers');
@@ -67,7 +75,8 @@ export const heapBench: Bench = {
     reporter.note(
       `heap: ${measured.toLocaleString('en-US')} frames in ${seconds.toFixed(2)} s; live heap ${start} → ${end} bytes ` +
         `(growth ${growth}, of which code space ${codeGrowth}; ${(growth / measured).toFixed(4)} bytes/frame; ` +
-        `change per ${(measured / SAMPLES).toLocaleString('en-US')} frames: ${steps.join(', ')}; gc via ${gc.source})`,
+        `change per ${(measured / SAMPLES).toLocaleString('en-US')} frames: ${steps.join(', ')}; ` +
+        `${minorGcs} young-generation collections while decoding; gc via ${gc.source})`,
     );
     reporter.figure(figure('heap', 'bytes', end, 'heap after warm-up', start), {
       detail: `growth ${growth} B (code ${codeGrowth} B), grew in ${growingSteps}/${SAMPLES} intervals`,

@@ -3,6 +3,9 @@
  * folding each into a number the caller keeps (so the JIT cannot drop any read). Both sides read the
  * same fields: Ethernet addresses and type, the twelve IPv4 header fields, the eight TCP fixed-header
  * fields (with the header length) or the four UDP fields. Neither walks TCP options.
+ *
+ * The sums are returned as int32 (`| 0`, wrapping): a double returned from a call that is not inlined
+ * is boxed on the heap, and the harness must not add an allocation per frame to either side.
  */
 import type { PacketParser } from '../../src/codec/parser.js';
 import { Layer } from '../../src/codec/registry.js';
@@ -23,7 +26,7 @@ export function readFieldsPktveil(parser: PacketParser, frame: Buffer): number {
   if (layers === 0) return -1;
   const eth = parser.eth;
   let sink = macNumber(eth.buf, eth.dst) + macNumber(eth.buf, eth.src) + eth.etherType + eth.vlanCount;
-  if (layers < 2 || parser.layers[1] !== Layer.ipv4) return sink;
+  if (layers < 2 || parser.layers[1] !== Layer.ipv4) return sink | 0;
   const ip = parser.ipv4;
   sink +=
     ip.ihl +
@@ -38,7 +41,7 @@ export function readFieldsPktveil(parser: PacketParser, frame: Buffer): number {
     ip.checksum +
     ip.src +
     ip.dst;
-  if (layers < 3) return sink;
+  if (layers < 3) return sink | 0;
   const transport = parser.layers[2];
   if (transport === Layer.tcp) {
     const t = parser.tcp;
@@ -47,7 +50,7 @@ export function readFieldsPktveil(parser: PacketParser, frame: Buffer): number {
     const u = parser.udp;
     sink += u.srcPort + u.dstPort + u.length + u.checksum;
   }
-  return sink;
+  return sink | 0;
 }
 
 /**
@@ -58,7 +61,7 @@ export function readFieldsCap(decoders: CapDecoders, frame: Buffer): number {
   const eth = decoders.Ethernet(frame);
   const ei = eth.info;
   let sink = ei.dstmac.length + ei.srcmac.length + (ei.type ?? 0) + (ei.vlan ? ei.vlan.VID : 0);
-  if (ei.type !== 0x0800) return sink;
+  if (ei.type !== 0x0800) return sink | 0;
   const ip = decoders.IPV4(frame, eth.offset);
   const ii = ip.info;
   sink +=
@@ -92,5 +95,5 @@ export function readFieldsCap(decoders: CapDecoders, frame: Buffer): number {
     const ui = u.info;
     sink += ui.srcport + ui.dstport + ui.length + ui.checksum;
   }
-  return sink;
+  return sink | 0;
 }
