@@ -42,14 +42,15 @@ export interface PcapHeader {
   fcsLength: number;
 }
 
-/** True when `b` starts with a pcap magic number in either byte order, either resolution. */
+/** True when `b` starts with a pcap magic number in either byte order, either resolution (or modified pcap). */
 export function isPcapMagic(b: Buffer): boolean {
   if (b.length < 4) return false;
   const le = LITTLE_ENDIAN.u32(b, 0);
   const be = BIG_ENDIAN.u32(b, 0);
-  return (
-    le === PCAP_MAGIC_MICROS || le === PCAP_MAGIC_NANOS || be === PCAP_MAGIC_MICROS || be === PCAP_MAGIC_NANOS
-  );
+  // The modified-pcap magic counts too, so that the pcap parser can say it does not read that variant.
+  for (const magic of [PCAP_MAGIC_MICROS, PCAP_MAGIC_NANOS, PCAP_MAGIC_MODIFIED])
+    if (le === magic || be === magic) return true;
+  return false;
 }
 
 /**
@@ -202,7 +203,7 @@ export class PcapWriter extends BatchedRecordWriter {
 
   private readonly bo: ByteOrderAccess;
   /** Start of the second of the last packet, in ns, and that second: consecutive packets share it. */
-  private secStartNs = -NS_PER_SEC;
+  private secStartNs = 0n;
   private sec = 0;
 
   constructor(sink: Writable, options: PcapWriterOptions) {
