@@ -2,12 +2,13 @@
  * The benchmark suite: `npm run bench -- [--json] [--quick] [--only SUBSTRING]`. Every figure is
  * measured beside its baseline in the same run (DESIGN.md §10); see each module for what it compares.
  */
+import { captureReadBench } from './capture-read.js';
 import { decodeBench } from './decode.js';
 import { heapBench } from './heap.js';
 import { runBenches } from './lib/bench-context.js';
 import { pcapThroughputBench } from './pcap-throughput.js';
 
-export const benches = [decodeBench, pcapThroughputBench, heapBench];
+export const benches = [decodeBench, captureReadBench, pcapThroughputBench, heapBench];
 
 process.exitCode = await runBenches(benches, process.argv.slice(2)).catch((e: unknown) => {
   process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
