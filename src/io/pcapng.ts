@@ -427,6 +427,8 @@ export class PcapngWriter extends BatchedRecordWriter {
   }
 
   write(pkt: Packet): boolean {
+    const ts = pkt.ts;
+    if (ts < 0n) throw new RangeError(`pcapng timestamp ${ts} ns is negative`);
     let ifIndex: number;
     if (this.fixedInterfaces) {
       ifIndex = pkt.ifIndex ?? 0;
@@ -443,8 +445,6 @@ export class PcapngWriter extends BatchedRecordWriter {
       const known = this.byLink.get(pkt.link);
       ifIndex = known === undefined ? this.declareInterface({ link: pkt.link }) : known;
     }
-    const ts = pkt.ts;
-    if (ts < 0n) throw new RangeError(`pcapng timestamp ${ts} ns is negative`);
     const units = this.nanosecond ? ts : ts / 1000n;
     const data = pkt.data;
     const snaplen = this.declared[ifIndex]!.snaplen;
