@@ -170,6 +170,7 @@ kill $TD; wait $TD || true
 `;
 }
 
+// 'scapy' stands for /usr/bin/python3, which runs the socket programs inside the namespaces.
 describeSystem(
   'transport codecs against the kernel and tshark',
   ['netns', 'tcpdump', 'tshark', 'ethtool', 'scapy'],
