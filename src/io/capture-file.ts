@@ -179,6 +179,9 @@ export class CaptureReader implements AsyncIterable<Packet> {
     private readonly source: string | Readable,
     private readonly options: ReadCaptureOptions = {},
   ) {
+    const chunkBytes = options.chunkBytes;
+    if (chunkBytes !== undefined && !(Number.isInteger(chunkBytes) && chunkBytes >= 1))
+      throw new RangeError(`readCapture: chunkBytes must be a positive integer, got ${chunkBytes}`);
     this.parser = new CaptureFileParser(options);
   }
 

@@ -204,6 +204,10 @@ describe('readCapture', () => {
     expect(copied).toEqual(samplePackets(20, () => 40).map((p) => p.data));
   });
 
+  it('refuses a chunk size it cannot read with', () => {
+    expect(() => readCapture('x', { chunkBytes: 0 })).toThrow(/chunkBytes must be a positive integer, got 0/);
+  });
+
   it('can be iterated once', async () => {
     const reader = readCapture(Readable.from([pcapFileHeader('le', false)]));
     await collect(reader);
