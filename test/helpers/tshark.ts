@@ -1,0 +1,217 @@
+/**
+ * Field-by-field comparison of `pktveil inspect --json` with tshark's dissection of the same file.
+ * tshark is the independent peer: every contract field tshark also reports is compared, checksum
+ * verdicts included (tshark's checksum.status: 1 good → true, 0 bad → false, else → null).
+ */
+import { execFile } from 'node:child_process';
+import { inspectJson } from './cli.js';
+
+type Json = Record<string, unknown>;
+type Layer = { layer: string } & Json;
+
+/** Contract field → tshark field, per layer, with how to turn tshark's text into our value. */
+type Conv = (s: string) => unknown;
+const int: Conv = (s) => Number(s); // tshark prints decimal or 0x-hex; Number() reads both
+const str: Conv = (s) => s;
+const status: Conv = (s) => (s === '1' ? true : s === '0' ? false : null);
+
+const fieldMap: Record<string, [string, string, Conv][]> = {
+  eth: [
+    ['src', 'eth.src', str],
+    ['dst', 'eth.dst', str],
+  ],
+  ipv4: [
+    ['ihl', 'ip.hdr_len', (s) => Number(s) / 4],
+    ['dscp', 'ip.dsfield.dscp', int],
+    ['ecn', 'ip.dsfield.ecn', int],
+    ['totalLength', 'ip.len', int],
+    ['id', 'ip.id', int],
+    ['flags', 'ip.flags', int],
+    ['fragOffset', 'ip.frag_offset', int],
+    ['ttl', 'ip.ttl', int],
+    ['protocol', 'ip.proto', int],
+    ['checksum', 'ip.checksum', int],
+    ['checksumOk', 'ip.checksum.status', status],
+    ['src', 'ip.src', str],
+    ['dst', 'ip.dst', str],
+  ],
+  ipv6: [
+    ['payloadLength', 'ipv6.plen', int],
+    ['nextHeader', 'ipv6.nxt', int],
+    ['hopLimit', 'ipv6.hlim', int],
+    ['trafficClass', 'ipv6.tclass', int],
+    ['flowLabel', 'ipv6.flow', int],
+    ['src', 'ipv6.src', str],
+    ['dst', 'ipv6.dst', str],
+  ],
+  tcp: [
+    ['srcPort', 'tcp.srcport', int],
+    ['dstPort', 'tcp.dstport', int],
+    ['seq', 'tcp.seq_raw', int],
+    ['ack', 'tcp.ack_raw', int],
+    ['dataOffset', 'tcp.hdr_len', (s) => Number(s) / 4],
+    ['flags', 'tcp.flags', int],
+    ['window', 'tcp.window_size_value', int],
+    ['checksum', 'tcp.checksum', int],
+    ['checksumOk', 'tcp.checksum.status', status],
+    ['urgent', 'tcp.urgent_pointer', int],
+    ['options', 'tcp.options', (s) => s.replace(/:/g, '')],
+    ['payloadLength', 'tcp.len', int],
+  ],
+  udp: [
+    ['srcPort', 'udp.srcport', int],
+    ['dstPort', 'udp.dstport', int],
+    ['length', 'udp.length', int],
+    ['checksum', 'udp.checksum', int],
+    ['checksumOk', 'udp.checksum.status', status],
+  ],
+  icmp: [
+    ['type', 'icmp.type', int],
+    ['code', 'icmp.code', int],
+    ['checksum', 'icmp.checksum', int],
+    ['checksumOk', 'icmp.checksum.status', status],
+  ],
+  icmpv6: [
+    ['type', 'icmpv6.type', int],
+    ['code', 'icmpv6.code', int],
+    ['checksum', 'icmpv6.checksum', int],
+    ['checksumOk', 'icmpv6.checksum.status', status],
+  ],
+  arp: [
+    ['oper', 'arp.opcode', int],
+    ['htype', 'arp.hw.type', int],
+    ['ptype', 'arp.proto.type', int],
+  ],
+  esp: [
+    ['spi', 'esp.spi', int],
+    ['seq', 'esp.sequence', int],
+  ],
+};
+
+/** Frame-level fields, and VLAN fields compared against our eth layer's tag list. */
+const frameFields = [
+  'frame.time_epoch',
+  'frame.cap_len',
+  'frame.len',
+  'ieee8021ad.id',
+  'vlan.id',
+  'vlan.etype',
+  'eth.type',
+];
+const allFields = [...frameFields, ...Object.values(fieldMap).flatMap((m) => m.map(([, t]) => t))];
+
+const tsharkPrefs = [
+  'ip.defragment:FALSE',
+  'ipv6.defragment:FALSE',
+  'ip.check_checksum:TRUE',
+  'tcp.check_checksum:TRUE',
+  'udp.check_checksum:TRUE',
+  'tcp.desegment_tcp_streams:FALSE',
+  'tcp.analyze_sequence_numbers:FALSE',
+];
+
+/** One map per frame: tshark field → its occurrences. */
+export function tsharkFields(file: string): Promise<Map<string, string[]>[]> {
+  const args = [
+    '-r',
+    file,
+    '-n',
+    '-T',
+    'fields',
+    '-E',
+    'occurrence=a',
+    '-E',
+    'aggregator=;',
+    '-E',
+    'separator=\t',
+  ];
+  for (const p of tsharkPrefs) args.push('-o', p);
+  for (const f of allFields) args.push('-e', f);
+  return new Promise((resolve, reject) => {
+    execFile('tshark', args, { maxBuffer: 1 << 28 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`tshark failed: ${stderr}`));
+      resolve(
+        stdout
+          .split('\n')
+          .filter((l) => l.length > 0)
+          .map((line) => {
+            const cols = line.split('\t');
+            const m = new Map<string, string[]>();
+            allFields.forEach((f, i) => {
+              const v = cols[i] ?? '';
+              if (v !== '') m.set(f, v.split(';'));
+            });
+            return m;
+          }),
+      );
+    });
+  });
+}
+
+export interface Comparison {
+  frames: number;
+  /** Number of field values compared, per layer: shows the comparison was not vacuous. */
+  compared: Record<string, number>;
+  mismatches: string[];
+}
+
+/** Compares `pktveil inspect --json FILE` with tshark, field by field; returns every disagreement. */
+export async function compareWithTshark(file: string): Promise<Comparison> {
+  const [ours, theirs] = await Promise.all([inspectJson(file), tsharkFields(file)]);
+  const result: Comparison = { frames: ours.length, compared: {}, mismatches: [] };
+  const bump = (layer: string) => {
+    result.compared[layer] = (result.compared[layer] ?? 0) + 1;
+  };
+  if (ours.length !== theirs.length)
+    result.mismatches.push(`frame count: pktveil ${ours.length}, tshark ${theirs.length}`);
+  for (let i = 0; i < Math.min(ours.length, theirs.length); i++) {
+    const pkt = ours[i]!;
+    const t = theirs[i]!;
+    const where = `frame ${i}`;
+    const same = (what: string, a: unknown, b: unknown) => {
+      if (a !== b)
+        result.mismatches.push(`${where} ${what}: pktveil ${JSON.stringify(a)}, tshark ${JSON.stringify(b)}`);
+    };
+    same('ts', pkt.ts, t.get('frame.time_epoch')?.[0]);
+    same('caplen', pkt.caplen, Number(t.get('frame.cap_len')?.[0]));
+    same('len', pkt.len, Number(t.get('frame.len')?.[0]));
+    bump('frame');
+    const layers = pkt.layers as Layer[];
+    for (const l of layers) {
+      if (l.layer === 'eth') {
+        const vlanIds = (l.vlan as { id: number }[]).map((v) => v.id);
+        // tshark names an 802.1ad tag ieee8021ad.* and 802.1Q tags vlan.*; in QinQ the 802.1ad tag is outer.
+        const tsharkIds = [...(t.get('ieee8021ad.id') ?? []), ...(t.get('vlan.id') ?? [])].map(Number);
+        same('eth.vlan ids', vlanIds.join(','), tsharkIds.join(','));
+        const etypes = t.get('vlan.etype') ?? t.get('eth.type') ?? [];
+        same('eth.type', l.type, Number(etypes[etypes.length - 1]));
+      }
+      const map = fieldMap[l.layer];
+      if (!map) continue;
+      for (const [ours, tField, conv] of map) {
+        const raw = t.get(tField)?.[0];
+        if (raw === undefined) {
+          // tshark omits a checksum status it did not compute, and TCP options when there are none.
+          if (ours === 'checksumOk') same(`${l.layer}.${ours}`, l[ours], null);
+          else if (ours === 'options') same(`${l.layer}.${ours}`, l[ours], '');
+          else
+            result.mismatches.push(
+              `${where} ${l.layer}.${ours}: pktveil ${JSON.stringify(l[ours])}, tshark absent`,
+            );
+          continue;
+        }
+        same(`${l.layer}.${ours}`, l[ours], conv(raw));
+        bump(l.layer);
+      }
+      if (l.layer === 'udp') same('udp.payloadLength', l.payloadLength, (l.length as number) - 8);
+    }
+    // Layers tshark decoded that we did not (ICMP quotes an inner IP header: tshark dissects it, we stop).
+    const ourNames = new Set(layers.map((l) => l.layer));
+    const stopsAtQuote = ourNames.has('icmp') || ourNames.has('icmpv6');
+    for (const [layer, map] of Object.entries(fieldMap)) {
+      if (ourNames.has(layer) || stopsAtQuote || pkt.error) continue;
+      if (t.has(map[0]![1])) result.mismatches.push(`${where}: tshark decodes ${layer}, pktveil does not`);
+    }
+  }
+  return result;
+}
