@@ -66,7 +66,7 @@ export const captureCommand: Command = {
     let written = 0;
     try {
       for await (const pkt of capture) {
-        await writer.write(pkt);
+        await writer.writePacket(pkt);
         if (++written >= count) break;
       }
     } finally {

@@ -40,7 +40,30 @@ export class Ipv4View {
   ): DecodeError | null {
     this.buf = buf;
     this.off = off;
-    this.captured = capturedEnd - off;
+    const captured = capturedEnd - off;
+    // The common case in few bytecodes (so the JIT inlines bind into parsers); diagnose() says what failed.
+    if (captured >= IPV4_HEADER_LENGTH) {
+      const vihl = buf[off]!;
+      const headerLength = (vihl & 0x0f) << 2;
+      const totalLength = (buf[off + 2]! << 8) | buf[off + 3]!;
+      if (
+        vihl >>> 4 === 4 &&
+        headerLength >= IPV4_HEADER_LENGTH &&
+        captured >= headerLength &&
+        totalLength >= headerLength &&
+        totalLength <= wireLength
+      ) {
+        this.captured = captured > totalLength ? totalLength : captured;
+        return null;
+      }
+    }
+    this.captured = captured;
+    return this.diagnose(wireLength);
+  }
+
+  /** The exact reason bind refused the header (cold path). */
+  private diagnose(wireLength: number): DecodeError {
+    const off = this.off;
     if (this.captured < IPV4_HEADER_LENGTH)
       return truncated('ipv4', off, IPV4_HEADER_LENGTH, Math.max(0, this.captured));
     const version = this.version;
@@ -59,14 +82,11 @@ export class Ipv4View {
     const totalLength = this.totalLength;
     if (totalLength < headerLength)
       return malformed('ipv4', off, `total length ${totalLength} is below the ${headerLength}-byte header`);
-    if (totalLength > wireLength)
-      return malformed(
-        'ipv4',
-        off,
-        `total length ${totalLength} exceeds the ${wireLength} bytes the link layer carries`,
-      );
-    if (this.captured > totalLength) this.captured = totalLength;
-    return null;
+    return malformed(
+      'ipv4',
+      off,
+      `total length ${totalLength} exceeds the ${wireLength} bytes the link layer carries`,
+    );
   }
 
   get version(): number {

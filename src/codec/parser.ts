@@ -8,7 +8,7 @@ import { classifyNattPayload, EspView } from './esp.js';
 import { EthernetView } from './ethernet.js';
 import { Icmpv4View, Icmpv6View } from './icmp.js';
 import { Ipv4View } from './ipv4.js';
-import { Ipv6View } from './ipv6.js';
+import { IPV6_HEADER_LENGTH, Ipv6View } from './ipv6.js';
 import { Layer, LayerRegistry } from './registry.js';
 import { Sll2View, SllView } from './sll.js';
 import { TcpView } from './tcp.js';
@@ -102,121 +102,146 @@ export class PacketParser {
         return this.fail(unsupported('link', 0, `link type ${link} is not decoded`));
     }
 
-    // `off` is where the next header starts, `end` the end of the captured bytes that belong to it, and
-    // `wire` how long the enclosing layer says it is on the wire.
-    let off = 0;
-    let end = data.length;
-    let wire = wireLength;
+    this.cursor = 0;
+    this.end = data.length;
+    this.wire = wireLength;
     while (layer !== 0) {
       if (this.layerCount === MAX_LAYERS)
-        return this.fail(unsupported('parser', off, `more than ${MAX_LAYERS} layers`));
-      let err: DecodeError | null;
-      let next = 0;
+        return this.fail(unsupported('parser', this.cursor, `more than ${MAX_LAYERS} layers`));
+      const at = this.cursor;
+      // Each step binds one view, moves the cursor past its header and names the next layer (-1: error).
+      // Steps are separate small methods so the JIT can inline each view's bind into its step.
+      let next: number;
       switch (layer) {
-        case Layer.eth: {
-          const v = this.eth;
-          err = v.bind(data, off, end);
-          if (err) break;
-          next = this.registry.byEtherType(v.etherType);
-          wire -= v.headerLength;
+        case Layer.eth:
+          next = this.stepEthernet();
           break;
-        }
-        case Layer.sll:
-        case Layer.sll2: {
-          const v = layer === Layer.sll ? this.sll : this.sll2;
-          err = v.bind(data, off, end);
-          if (err) break;
-          next = this.registry.byEtherType(v.protocol);
-          wire -= v.headerLength;
+        case Layer.ipv4:
+          next = this.stepIpv4();
           break;
-        }
-        case Layer.arp:
-          err = this.arp.bind(data, off, end);
-          break;
-        case Layer.ipv4: {
-          const v = this.ipv4;
-          err = v.bind(data, off, end, wire);
-          if (err) break;
-          this.ipLayer = Layer.ipv4;
-          this.ipOffset = off;
-          wire = v.payloadLength;
-          // A non-first fragment carries no upper-layer header; a first one carries a header whose lengths
-          // describe the whole datagram, longer than this fragment.
-          if (v.fragOffset === 0) next = this.registry.byIpProtocol(v.protocol);
-          if (v.isFragment) {
-            this.inFragment = true;
-            wire = 0xffff;
-          }
-          break;
-        }
-        case Layer.ipv6: {
-          const v = this.ipv6;
-          err = v.bind(data, off, end, wire);
-          if (err) break;
-          this.ipLayer = Layer.ipv6;
-          this.ipOffset = off;
-          wire = v.upperLength;
-          if (!v.isFragment || v.fragmentOffset === 0) next = this.registry.byIpProtocol(v.upperProtocol);
-          if (v.isFragment) {
-            this.inFragment = true;
-            wire = 0xffff;
-          }
-          break;
-        }
         case Layer.tcp:
-          err = this.tcp.bind(data, off, end, wire);
+          next = this.stepLeaf(this.tcp.bind(data, at, this.end, this.wire));
           break;
-        case Layer.udp: {
-          const v = this.udp;
-          err = v.bind(data, off, end, wire);
-          if (err) break;
-          wire = v.payloadLength;
-          next = this.registry.byUdpPorts(v.srcPort, v.dstPort);
-          if (next === Layer.esp) {
-            const kind = classifyNattPayload(
-              data,
-              v.payloadOffset,
-              Math.min(end, v.off + v.length) - v.payloadOffset,
-            );
-            if (kind === 'ike' || kind === 'keepalive') {
-              this.nattKind = kind;
-              next = Layer.natt;
-            } else if (kind === 'truncated') next = 0;
-          }
-          break;
-        }
-        case Layer.natt:
-          err = null;
-          break;
-        case Layer.icmp:
-          err = this.icmp.bind(data, off, end, wire);
-          break;
-        case Layer.icmpv6:
-          err = this.icmpv6.bind(data, off, end, wire);
-          break;
-        case Layer.esp:
-          err = this.esp.bind(data, off, end, wire);
-          break;
-        case Layer.anon:
-          err = this.anon.bind(data, off, end, wire);
-          break;
-        case Layer.aggfrag:
-          err = this.aggfrag.bind(data, off, end, wire);
+        case Layer.udp:
+          next = this.stepUdp();
           break;
         default:
-          err = unsupported('parser', off, `no decoder for layer ${layer}`);
+          next = this.stepOther(layer);
       }
-      if (err) return this.fail(err);
+      if (next < 0) return this.layerCount;
       this.layers[this.layerCount] = layer;
-      this.offsets[this.layerCount++] = off;
-      if (next === 0) break;
-      const payloadOffset = this.payloadOffsetOf(layer);
-      // Bytes past an IP packet's length (Ethernet padding) are not part of it.
-      if (layer === Layer.ipv4 || layer === Layer.ipv6) end = Math.min(end, this.ipEnd(layer));
-      off = payloadOffset;
+      this.offsets[this.layerCount++] = at;
       layer = next;
     }
     return this.layerCount;
+  }
+
+  // Parse state shared by the steps: `cursor` is where the next header starts, `end` the end of the
+  // captured bytes that belong to it, `wire` how long the enclosing layer says it is on the wire.
+  private cursor = 0;
+  private end = 0;
+  private wire = 0;
+
+  private stepEthernet(): number {
+    const v = this.eth;
+    const err = v.bind(this.data, this.cursor, this.end);
+    if (err) return this.failStep(err);
+    this.wire -= v.headerLength;
+    this.cursor = v.payloadOffset;
+    return this.registry.byEtherType(v.etherType);
+  }
+
+  private stepIpv4(): number {
+    const v = this.ipv4;
+    const err = v.bind(this.data, this.cursor, this.end, this.wire);
+    if (err) return this.failStep(err);
+    this.ipLayer = Layer.ipv4;
+    this.ipOffset = this.cursor;
+    // Bytes past the IP packet's length (Ethernet padding) are not part of it.
+    this.end = v.capturedEnd;
+    this.cursor = v.payloadOffset;
+    this.wire = v.payloadLength;
+    // A non-first fragment carries no upper-layer header; a first one carries a header whose lengths
+    // describe the whole datagram, longer than this fragment.
+    if (!v.isFragment) return this.registry.byIpProtocol(v.protocol);
+    this.inFragment = true;
+    this.wire = 0xffff;
+    return v.fragOffset === 0 ? this.registry.byIpProtocol(v.protocol) : 0;
+  }
+
+  private stepIpv6(): number {
+    const v = this.ipv6;
+    const err = v.bind(this.data, this.cursor, this.end, this.wire);
+    if (err) return this.failStep(err);
+    this.ipLayer = Layer.ipv6;
+    this.ipOffset = this.cursor;
+    this.end = v.capturedEnd;
+    this.cursor = v.upperOffset;
+    this.wire = v.upperLength;
+    if (!v.isFragment) return this.registry.byIpProtocol(v.upperProtocol);
+    this.inFragment = true;
+    this.wire = 0xffff;
+    return v.fragmentOffset === 0 ? this.registry.byIpProtocol(v.upperProtocol) : 0;
+  }
+
+  private stepUdp(): number {
+    const v = this.udp;
+    const err = v.bind(this.data, this.cursor, this.end, this.wire);
+    if (err) return this.failStep(err);
+    this.cursor = v.payloadOffset;
+    this.wire = v.payloadLength;
+    const next = this.registry.byUdpPorts(v.srcPort, v.dstPort);
+    if (next !== Layer.esp) return next;
+    // A UDP-encapsulation port: ESP, or the non-ESP marker / keepalive of RFC 3948.
+    const end = this.end < v.off + v.length ? this.end : v.off + v.length;
+    const kind = classifyNattPayload(this.data, this.cursor, end - this.cursor);
+    if (kind === 'esp') return Layer.esp;
+    if (kind === 'truncated') return 0;
+    this.nattKind = kind;
+    return Layer.natt;
+  }
+
+  /** A layer after which the parser does not look further. */
+  private stepLeaf(err: DecodeError | null): number {
+    return err ? this.failStep(err) : 0;
+  }
+
+  private stepOther(layer: number): number {
+    const { data, cursor, end, wire } = this;
+    switch (layer) {
+      case Layer.ipv6:
+        return this.stepIpv6();
+      case Layer.sll:
+      case Layer.sll2: {
+        const v = layer === Layer.sll ? this.sll : this.sll2;
+        const err = v.bind(data, cursor, end);
+        if (err) return this.failStep(err);
+        this.wire -= v.headerLength;
+        this.cursor = v.payloadOffset;
+        return this.registry.byEtherType(v.protocol);
+      }
+      case Layer.arp:
+        return this.stepLeaf(this.arp.bind(data, cursor, end));
+      case Layer.icmp:
+        return this.stepLeaf(this.icmp.bind(data, cursor, end, wire));
+      case Layer.icmpv6:
+        return this.stepLeaf(this.icmpv6.bind(data, cursor, end, wire));
+      case Layer.esp:
+        return this.stepLeaf(this.esp.bind(data, cursor, end, wire));
+      case Layer.natt:
+        return 0;
+      case Layer.anon:
+        return this.stepLeaf(this.anon.bind(data, cursor, end, wire));
+      case Layer.aggfrag:
+        return this.stepLeaf(this.aggfrag.bind(data, cursor, end, wire));
+      default:
+        return this.failStep(unsupported('parser', cursor, `no decoder for layer ${layer}`));
+    }
+  }
+
+  private failStep(err: DecodeError): number {
+    this.error = err;
+    return -1;
   }
 
   /** True when `layer` was decoded in the last parse. */
@@ -249,33 +274,11 @@ export class PacketParser {
       : ipv6PseudoHeaderSum(this.data, this.ipOffset, protocol, upperLength);
   }
 
+  /** End of the innermost IP packet on the wire (its length fields), for transport checksums. */
   private ipPayloadEnd(): number {
-    return this.ipEnd(this.ipLayer as Layer);
-  }
-
-  private ipEnd(layer: Layer): number {
-    return layer === Layer.ipv4
+    return this.ipLayer === Layer.ipv4
       ? this.ipv4.off + this.ipv4.totalLength
-      : this.ipv6.off + 40 + this.ipv6.payloadLength;
-  }
-
-  private payloadOffsetOf(layer: number): number {
-    switch (layer) {
-      case Layer.eth:
-        return this.eth.payloadOffset;
-      case Layer.sll:
-        return this.sll.payloadOffset;
-      case Layer.sll2:
-        return this.sll2.payloadOffset;
-      case Layer.ipv4:
-        return this.ipv4.payloadOffset;
-      case Layer.ipv6:
-        return this.ipv6.upperOffset;
-      case Layer.udp:
-        return this.udp.payloadOffset;
-      default:
-        return 0;
-    }
+      : this.ipv6.off + IPV6_HEADER_LENGTH + this.ipv6.payloadLength;
   }
 
   private fail(err: DecodeError): number {

@@ -100,8 +100,20 @@ export class TcpView {
     this.off = off;
     this.length = wireLength;
     this.optKind = TCP_OPTION_END;
-    const have = Math.max(0, capturedEnd - off);
-    this.captured = Math.min(have, wireLength);
+    const have = capturedEnd > off ? capturedEnd - off : 0;
+    this.captured = have < wireLength ? have : wireLength;
+    // The common case in few bytecodes (so the JIT inlines bind into parsers); diagnose() says what failed.
+    if (have >= TCP_HEADER_LENGTH) {
+      const headerLength = (buf[off + 12]! >>> 4) << 2;
+      if (headerLength >= TCP_HEADER_LENGTH && headerLength <= wireLength && headerLength <= have)
+        return null;
+    }
+    return this.diagnose(have, wireLength);
+  }
+
+  /** The exact reason bind refused the header (cold path). */
+  private diagnose(have: number, wireLength: number): DecodeError {
+    const off = this.off;
     if (have < TCP_HEADER_LENGTH) return truncated('tcp', off, TCP_HEADER_LENGTH, have);
     if (wireLength < TCP_HEADER_LENGTH)
       return malformed('tcp', off, `the IP layer carries ${wireLength} bytes, less than the 20-byte header`);
@@ -114,8 +126,7 @@ export class TcpView {
         off,
         `data offset ${dataOffset} (${headerLength} bytes) exceeds the ${wireLength} bytes the IP layer carries`,
       );
-    if (headerLength > have) return truncated('tcp', off, headerLength, have);
-    return null;
+    return truncated('tcp', off, headerLength, have);
   }
 
   get srcPort(): number {
