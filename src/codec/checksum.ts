@@ -39,12 +39,22 @@ export function checksumVerifies(buf: Uint8Array, off: number, len: number, init
  * Unfolded sum of the IPv4 pseudo-header (RFC 793/768): source and destination addresses, protocol and
  * upper-layer length. `ipOff` is the offset of the IPv4 header in `buf`.
  */
-export function ipv4PseudoHeaderSum(buf: Uint8Array, ipOff: number, protocol: number, upperLength: number): number {
+export function ipv4PseudoHeaderSum(
+  buf: Uint8Array,
+  ipOff: number,
+  protocol: number,
+  upperLength: number,
+): number {
   return onesSum(buf, ipOff + 12, 8, protocol + upperLength);
 }
 
 /** Unfolded sum of the IPv6 pseudo-header (RFC 8200 §8.1). `ipOff` is the offset of the IPv6 header. */
-export function ipv6PseudoHeaderSum(buf: Uint8Array, ipOff: number, nextHeader: number, upperLength: number): number {
+export function ipv6PseudoHeaderSum(
+  buf: Uint8Array,
+  ipOff: number,
+  nextHeader: number,
+  upperLength: number,
+): number {
   return onesSum(buf, ipOff + 8, 32, nextHeader + (upperLength >>> 16) + (upperLength & 0xffff));
 }
 

@@ -13,7 +13,13 @@ export interface DecodeError {
   detail: string;
 }
 
-export function truncated(layer: string, offset: number, need: number, have: number, what = 'header'): DecodeError {
+export function truncated(
+  layer: string,
+  offset: number,
+  need: number,
+  have: number,
+  what = 'header',
+): DecodeError {
   return {
     layer,
     kind: 'truncated',
