@@ -193,7 +193,7 @@ export class PacketParser {
     const next = this.registry.byUdpPorts(v.srcPort, v.dstPort);
     if (next !== Layer.esp) return next;
     // A UDP-encapsulation port: ESP, or the non-ESP marker / keepalive of RFC 3948.
-    const end = this.end < v.off + v.length ? this.end : v.off + v.length;
+    const end = Math.min(this.end, v.off + v.length);
     const kind = classifyNattPayload(this.data, this.cursor, end - this.cursor);
     if (kind === 'esp') return Layer.esp;
     if (kind === 'truncated') return 0;

@@ -101,7 +101,7 @@ export class TcpView {
     this.length = wireLength;
     this.optKind = TCP_OPTION_END;
     const have = capturedEnd > off ? capturedEnd - off : 0;
-    this.captured = have < wireLength ? have : wireLength;
+    this.captured = Math.min(have, wireLength);
     // The common case in few bytecodes (so the JIT inlines bind into parsers); diagnose() says what failed.
     if (have >= TCP_HEADER_LENGTH) {
       const headerLength = (buf[off + 12]! >>> 4) << 2;

@@ -118,13 +118,19 @@ describe('UdpRepr', () => {
         return m;
       });
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)), mutated), (buf) => {
-        const off = Math.min(UDP_OFF, buf.length);
-        if (v.bind(buf, off) === null) {
-          v.toRepr();
-          v.checksumOk(0);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
+          mutated,
+        ),
+        (buf) => {
+          const off = Math.min(UDP_OFF, buf.length);
+          if (v.bind(buf, off) === null) {
+            v.toRepr();
+            v.checksumOk(0);
+          }
+        },
+      ),
     );
   });
 });

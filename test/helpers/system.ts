@@ -7,7 +7,15 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { describe, it } from 'vitest';
 
-export type Requirement = 'root' | 'netns' | 'tshark' | 'tcpdump' | 'scapy' | 'ethtool' | 'cap' | 'raw-socket';
+export type Requirement =
+  | 'root'
+  | 'netns'
+  | 'tshark'
+  | 'tcpdump'
+  | 'scapy'
+  | 'ethtool'
+  | 'cap'
+  | 'raw-socket';
 
 const require = createRequire(import.meta.url);
 
