@@ -35,6 +35,8 @@ export interface LinkOptions {
   mtu?: number;
   /** Leave tx checksum offload on (default: off, so captures carry computed checksums). */
   keepTxOffload?: boolean;
+  /** Turn IPv6 off on the new interfaces, so no router/neighbour solicitations show up in captures. */
+  disableIpv6?: boolean;
 }
 
 export interface RunOptions {
@@ -143,6 +145,7 @@ export class NetnsLab {
     const prefixLength = options.prefixLength ?? 24;
     const bridge = this.interfaceName();
     this.ipIn(bridgeNs, ['link', 'add', bridge, 'type', 'bridge']);
+    if (options.disableIpv6) this.exec(bridgeNs, 'sysctl', ['-qw', `net.ipv6.conf.${bridge}.disable_ipv6=1`]);
     this.ipIn(bridgeNs, ['link', 'set', bridge, 'up']);
     return members.map((ns, i) => {
       const port = this.interfaceName();
@@ -163,6 +166,7 @@ export class NetnsLab {
       ]);
       this.ipIn(bridgeNs, ['link', 'set', port, 'master', bridge]);
       if (options.mtu) this.ipIn(bridgeNs, ['link', 'set', port, 'mtu', String(options.mtu)]);
+      if (options.disableIpv6) this.exec(bridgeNs, 'sysctl', ['-qw', `net.ipv6.conf.${port}.disable_ipv6=1`]);
       this.ipIn(bridgeNs, ['link', 'set', port, 'up']);
       const address = options.addresses?.[i] ?? `198.18.${subnet}.${i + 1}`;
       return this.configure(ns, inner, address, prefixLength, options);
@@ -267,6 +271,7 @@ export class NetnsLab {
     options: LinkOptions,
   ): Endpoint {
     if (options.mtu) this.ipIn(ns, ['link', 'set', ifname, 'mtu', String(options.mtu)]);
+    if (options.disableIpv6) this.exec(ns, 'sysctl', ['-qw', `net.ipv6.conf.${ifname}.disable_ipv6=1`]);
     this.ipIn(ns, ['addr', 'add', `${address}/${prefixLength}`, 'dev', ifname]);
     this.ipIn(ns, ['link', 'set', ifname, 'up']);
     if (!options.keepTxOffload) this.exec(ns, 'ethtool', ['-K', ifname, 'tx', 'off']);
