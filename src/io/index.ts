@@ -1,9 +1,21 @@
 export {
+  type AddonName,
+  type CapDevice,
+  type CapHandle,
+  type CapModule,
+  loadAddon,
+  loadCap,
+  loadRawSocket,
+  type RawSocket,
+  type RawSocketModule,
+} from './addons.js';
+export {
   type CaptureSinkOptions,
   type CaptureWriter,
   DEFAULT_BATCH_BYTES,
 } from './batched-record-writer.js';
 export type { ByteOrder } from './byte-order.js';
+export { failedCapHandleCount, linkTypeFromCapName } from './cap-open.js';
 export {
   CaptureFileParser,
   CaptureReader,
@@ -24,6 +36,34 @@ export {
   type CaptureFormat,
 } from './capture-file-error.js';
 export { CaptureSinkStage, type CaptureSinkStageOptions } from './file-stages.js';
+export {
+  DEFAULT_MAX_IN_FLIGHT,
+  FrameSink,
+  type FrameSinkOptions,
+  type InjectStats,
+  RawIpv4Sink,
+  type RawIpv4SinkOptions,
+} from './inject.js';
+export {
+  combineFilters,
+  DEFAULT_CAPTURE_BUFFER_SIZE,
+  DEFAULT_QUEUE_LIMIT,
+  LiveCapture,
+  type LiveCaptureOptions,
+  type LiveCaptureStats,
+  listInterfaces,
+  MAX_SNAP_LENGTH,
+  nonPromiscuousClause,
+} from './live-capture.js';
+export {
+  errorText,
+  explainFailure,
+  isPermissionError,
+  LiveIoError,
+  type LiveIoErrorKind,
+  noSuchInterface,
+  PRIVILEGE_HINT,
+} from './live-io-error.js';
 export {
   isPcapMagic,
   PCAP_DEFAULT_SNAPLEN,
