@@ -32,6 +32,9 @@ interface CaptureJob {
   lingerMs?: number;
   timeoutMs: number;
   mode?: 'iterate' | 'callback';
+  queueLimit?: number;
+  readAfterSeen?: number;
+  closeBeforeRead?: boolean;
 }
 
 interface CapturedPacket {
@@ -235,6 +238,31 @@ describeSystem(
       const got = await cap.done;
       expect(got.packets.map((p) => p.hex)).toEqual(packets.map((p) => frameFromB(p).toString('hex')));
       expect(got.sameObject).toBe(true);
+    });
+
+    it('queues packets from the moment it opens, up to queueLimit, and counts the rest as dropped', async () => {
+      const packets = Array.from({ length: 120 }, (_, i) => udp(i, 40008));
+      // The consumer starts late and closes first: the iterator must hand over exactly what was queued.
+      const cap = await startCapture({
+        interface: a.ifname,
+        filter: 'udp dst port 40008',
+        queueLimit: 50,
+        readAfterSeen: 120,
+        closeBeforeRead: true,
+        count: 1_000,
+        timeoutMs: 20_000,
+      });
+      const sent = await inject({
+        sink: 'raw',
+        link: LinkType.IPV4,
+        packets: packets.map((p) => p.toString('hex')),
+      });
+      expect(sent.stats.sent).toBe(120);
+      const got = await cap.done;
+      expect(got.packets.map((p) => p.hex)).toEqual(
+        packets.slice(0, 50).map((p) => frameFromB(p).toString('hex')),
+      );
+      expect(got.stats).toMatchObject({ packetsSeen: 120, queueDrops: 70, queued: 0 });
     });
 
     it('cuts packets to snapLength and keeps their wire length in origLen', async () => {

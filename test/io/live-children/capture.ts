@@ -23,6 +23,11 @@ interface CaptureJob {
   timeoutMs: number;
   /** 'iterate' (async iterator, owned copies) or 'callback' (onPacket, borrowed, cloned here). */
   mode?: 'iterate' | 'callback';
+  queueLimit?: number;
+  /** Iterate only once libpcap has handed over this many packets (they wait in the capture's queue). */
+  readAfterSeen?: number;
+  /** With readAfterSeen: close the capture before iterating (the iterator then drains the queue and ends). */
+  closeBeforeRead?: boolean;
 }
 
 function print(obj: unknown): void {
@@ -38,6 +43,7 @@ try {
     filter: job.filter,
     snapLength: job.snapLength,
     promiscuous: job.promiscuous,
+    queueLimit: job.queueLimit,
   });
 } catch (err) {
   if (err instanceof LiveIoError) {
@@ -79,6 +85,13 @@ if (job.mode === 'callback') {
   });
 } else {
   sameObject = false;
+  if (job.readAfterSeen) {
+    const deadline = Date.now() + job.timeoutMs;
+    while (capture.stats().packetsSeen < job.readAfterSeen && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  if (job.closeBeforeRead) capture.close();
   for await (const pkt of capture) {
     packets.push(pkt);
     reached();
