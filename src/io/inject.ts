@@ -60,7 +60,9 @@ export interface RawIpv4SinkOptions {
  * Accepts raw IPv4 (LINKTYPE 101 with version 4, 228), Ethernet and Linux cooked frames carrying
  * IPv4 (the link header is skipped); the rest is dropped and counted: `not-ipv4`, `link-type`,
  * `truncated` (the capture lacks part of the packet), `malformed` (no valid IPv4 header),
- * `queue-full` (more than 2·maxInFlight sends outstanding).
+ * `queue-full` (more than 2·maxInFlight sends outstanding), `closed` (after close()).
+ * Every other packet is emitted when handed to the socket; whether the kernel then took it shows in
+ * `sent` or in `failed` and `sendErrors` (by the kernel's words, e.g. "Message too long").
  *
  * Sending is asynchronous (raw-socket queues it until the socket is writable), so the bytes are copied
  * and the outcome is counted later in `sent`/`failed`. Drive it with a loop that awaits `drain()`
@@ -242,12 +244,15 @@ export class RawIpv4Sink implements Stage, Drainable {
     return -1;
   }
 
+  /**
+   * A send that failed after the packet was handed on: counted in failed/sendErrors only, not in
+   * `dropped`, which counts packets refused before being emitted (so packetsIn = packetsOut + drops).
+   */
   private countFailure(err: unknown): void {
     const c = this.counters;
     c.failed++;
     const key = errorText(err);
     c.sendErrors[key] = (c.sendErrors[key] ?? 0) + 1;
-    countDrop(c, 'send-failed');
   }
 
   private wakeDrainers(): void {
