@@ -271,15 +271,8 @@ describeSystem(
     beforeAll(async () => {
       const client = lab.addNamespace('client');
       const server = lab.addNamespace('server');
-      // No IPv6 (router solicitations, MLD reports): the captures hold only the traffic made here.
-      for (const ns of [client, server])
-        lab.exec(ns, 'sysctl', [
-          '-q',
-          '-w',
-          'net.ipv6.conf.all.disable_ipv6=1',
-          'net.ipv6.conf.default.disable_ipv6=1',
-        ]);
-      const { a, b } = lab.addVethPair(client, server, { mtu: MTU });
+      // No IPv6 on the link (router solicitations, MLD reports): the captures hold only the traffic made here.
+      const { a, b } = lab.addVethPair(client, server, { mtu: MTU, disableIpv6: true });
 
       const tcpdumps = [
         ['-s', '0', '-w', files.full],
