@@ -47,6 +47,11 @@ export interface RunOptions {
   cwd?: string;
   /** Run as this user (via runuser), e.g. 'nobody', to test what an unprivileged user sees. */
   user?: string;
+  /**
+   * Run without these capabilities (e.g. ['net_raw', 'net_admin']), via setpriv's bounding set: still
+   * root, so the repository stays readable wherever it is checked out, but refused what they grant.
+   */
+  dropCapabilities?: string[];
 }
 
 export interface RunResult {
@@ -180,7 +185,7 @@ export class NetnsLab {
 
   /** Runs a command inside `ns` and waits for it; throws (with stderr) on non-zero exit or timeout. */
   exec(ns: string, cmd: string, args: string[] = [], options: RunOptions = {}): string {
-    const argv = this.argv(ns, cmd, args, options.user);
+    const argv = this.argv(ns, cmd, args, options);
     try {
       return execFileSync(argv[0]!, argv.slice(1), {
         encoding: 'utf8',
@@ -207,7 +212,7 @@ export class NetnsLab {
    * cleanup() if it is still running; use `collect()` to wait for it with a timeout.
    */
   spawn(ns: string, cmd: string, args: string[] = [], options: RunOptions = {}): ChildProcess {
-    const argv = this.argv(ns, cmd, args, options.user);
+    const argv = this.argv(ns, cmd, args, options);
     const child = spawn(argv[0]!, argv.slice(1), {
       env: options.env,
       cwd: options.cwd,
@@ -279,9 +284,12 @@ export class NetnsLab {
     return { ns, ifname, mac: info[0]!.address, address, prefixLength };
   }
 
-  private argv(ns: string, cmd: string, args: string[], user: string | undefined): string[] {
-    const asUser = user ? ['runuser', '-u', user, '--'] : [];
-    return ['ip', 'netns', 'exec', ns, ...asUser, cmd, ...args];
+  private argv(ns: string, cmd: string, args: string[], options: RunOptions): string[] {
+    const asUser = options.user ? ['runuser', '-u', options.user, '--'] : [];
+    const drop = options.dropCapabilities?.length
+      ? ['setpriv', `--bounding-set=${options.dropCapabilities.map((c) => `-${c}`).join(',')}`, '--']
+      : [];
+    return ['ip', 'netns', 'exec', ns, ...drop, ...asUser, cmd, ...args];
   }
 }
 

@@ -14,7 +14,14 @@ import { FrameSink, RawIpv4Sink } from '../../src/io/inject.js';
 import { LiveCapture } from '../../src/io/live-capture.js';
 import { LiveIoError } from '../../src/io/live-io-error.js';
 import { LinkType, type Packet } from '../../src/packet.js';
-import { collect, type Endpoint, NetnsLab, type RunResult, tsxCommand } from '../helpers/netns.js';
+import {
+  collect,
+  type Endpoint,
+  NetnsLab,
+  type RunOptions,
+  type RunResult,
+  tsxCommand,
+} from '../helpers/netns.js';
 import { describeSystem } from '../helpers/system.js';
 
 const CAPTURE_CHILD = fileURLToPath(new URL('./live-children/capture.ts', import.meta.url));
@@ -36,6 +43,9 @@ interface CaptureJob {
   readAfterSeen?: number;
   closeBeforeRead?: boolean;
 }
+
+/** Who a child runs as. */
+type As = Pick<RunOptions, 'user' | 'dropCapabilities'>;
 
 interface CapturedPacket {
   hex: string;
@@ -132,20 +142,20 @@ describeSystem(
     afterAll(() => lab.cleanup());
 
     /** Starts a capture child in `ns` and waits until it is capturing. */
-    async function startCapture(job: CaptureJob, ns = nsA, user?: string) {
+    async function startCapture(job: CaptureJob, ns = nsA, as: As = {}) {
       const [cmd, args] = tsxCommand(CAPTURE_CHILD, [JSON.stringify(job)]);
-      const child = lab.spawn(ns, cmd, args, { cwd: REPO, user });
+      const child = lab.spawn(ns, cmd, args, { cwd: REPO, ...as });
       const done = collect(child, job.timeoutMs + 20_000);
       const first = await firstLine(child, 20_000);
       return { first, done: done.then((r) => lastJsonLine<CaptureResult & ChildError>(r, 'capture child')) };
     }
 
-    async function inject(job: InjectJob, ns = nsB, user?: string): Promise<InjectResult & ChildError> {
+    async function inject(job: InjectJob, ns = nsB, as: As = {}): Promise<InjectResult & ChildError> {
       const [cmd, args] = tsxCommand(INJECT_CHILD);
       const r = await lab.run(ns, cmd, args, {
         input: JSON.stringify(job),
         cwd: REPO,
-        user,
+        ...as,
         timeoutMs: 40_000,
       });
       return lastJsonLine<InjectResult & ChildError>(r, 'inject child');
@@ -463,15 +473,18 @@ describeSystem(
       });
     });
 
-    it('says how to grant privileges to an unprivileged user', async () => {
-      const cap = await startCapture({ interface: a.ifname, count: 1, timeoutMs: 5_000 }, nsA, 'nobody');
+    it('says how to grant the privileges a process lacks', async () => {
+      // Root without CAP_NET_RAW and CAP_NET_ADMIN: refused exactly as an ordinary user is, while still
+      // able to read the repository wherever it is checked out (an ordinary user may not be).
+      const unprivileged: As = { dropCapabilities: ['net_raw', 'net_admin'] };
+      const cap = await startCapture({ interface: a.ifname, count: 1, timeoutMs: 5_000 }, nsA, unprivileged);
       expect(cap.first).toEqual({
         error: {
           kind: 'permission',
           message: `live capture on ${a.ifname} is not permitted (socket: Operation not permitted): run as root or grant CAP_NET_RAW,CAP_NET_ADMIN: setcap cap_net_raw,cap_net_admin=eip $(readlink -f $(which node))`,
         },
       });
-      const raw = await inject({ sink: 'raw', link: LinkType.IPV4, packets: [] }, nsB, 'nobody');
+      const raw = await inject({ sink: 'raw', link: LinkType.IPV4, packets: [] }, nsB, unprivileged);
       expect(raw.error).toEqual({
         kind: 'permission',
         message:
@@ -480,7 +493,7 @@ describeSystem(
       const frame = await inject(
         { sink: 'frame', interface: b.ifname, link: LinkType.ETHERNET, packets: [] },
         nsB,
-        'nobody',
+        unprivileged,
       );
       expect(frame.error?.kind).toBe('permission');
       expect(frame.error?.message).toContain(`frame injection on ${b.ifname} is not permitted`);
