@@ -8,7 +8,7 @@ Captures packets from a live interface into a capture file (needs root or CAP_NE
 'cap' addon built against libpcap).
 
   -i, --interface IFACE   interface to capture on (see 'ip link')
-  -w, --write FILE        output file (default: stdout is not allowed; give a file)
+  -w, --write FILE        output file (required)
   -c, --count N           stop after N packets
   --duration SECONDS      stop after this long
   --filter EXPR           BPF filter expression, as for tcpdump (e.g. 'udp port 4500')
@@ -57,6 +57,10 @@ export const captureCommand: Command = {
       promiscuous: !values['no-promisc'],
       bufferSize: integerOption(values, 'buffer-size'),
     });
+    // Like tcpdump: say when the capture is live, so whoever drives us knows when to start sending.
+    process.stderr.write(
+      `listening on ${iface}, link-type ${capture.linkName}, writing ${format} to ${file}\n`,
+    );
     const writer = await openCaptureWriter(file, { format, link: capture.link, snaplen: snapLength });
 
     const stop = () => capture.close();
