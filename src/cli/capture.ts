@@ -14,7 +14,8 @@ Captures packets from a live interface into a capture file (needs root or CAP_NE
   --filter EXPR           BPF filter expression, as for tcpdump (e.g. 'udp port 4500')
   --snaplen N             keep at most N bytes of each packet (the wire length is still recorded)
   --no-promisc            only frames to or from this interface's address, broadcast and multicast
-  --buffer-size BYTES     kernel capture buffer size (default 2 MiB)
+  --buffer-size BYTES     kernel capture buffer size (default 32 MiB: libpcap immediate mode
+                          uses one 64 KiB slot per packet when offloads are on)
   --format pcap|pcapng    output format (default: from the file extension, else pcapng)
   -h, --help              this text
 
