@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -13,6 +12,7 @@ import {
   AggfragView,
 } from '../../src/codec/aggfrag.js';
 import { hex, junk } from '../helpers/bytes.js';
+import { readVectors } from '../helpers/vectors.js';
 
 interface IptfsVectors {
   constants: {
@@ -35,9 +35,7 @@ interface IptfsVectors {
 }
 
 // The shared known-answer file (one source of truth, not copied into the project).
-const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/iptfs-rfc9347-encodings.json', import.meta.url), 'utf8'),
-) as IptfsVectors;
+const vectors = readVectors<IptfsVectors>('iptfs-rfc9347-encodings.json');
 
 /** Packs fields MSB-first by the bit widths of a layout from the vectors file, independently of the codec. */
 function packLayout(layout: IptfsVectors['header_layouts']['basic'], values: Record<string, number>): Buffer {
