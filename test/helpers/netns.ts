@@ -329,6 +329,41 @@ export function collect(
   });
 }
 
+/**
+ * Resolves once `child`'s output (stdout or stderr) matches `ready`, e.g. tcpdump's "listening on";
+ * rejects when the child exits first or after `timeoutMs` (default 15 s).
+ */
+export function waitForOutput(
+  child: ChildProcess,
+  ready: RegExp,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onData = (d: Buffer) => {
+      seen += d.toString();
+      if (ready.test(seen)) done();
+    };
+    const onExit = (code: number | null) => done(new Error(`${what} exited (${code}) before ready: ${seen}`));
+    const timer = setTimeout(
+      () => done(new Error(`${what} not ready within ${timeoutMs} ms: ${seen}`)),
+      timeoutMs,
+    );
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** [command, args] that run a TypeScript file with this Node and the repository's tsx, from any cwd or user. */

@@ -110,8 +110,29 @@ const tsharkPrefs = [
   'tcp.analyze_sequence_numbers:FALSE',
 ];
 
-/** One map per frame: tshark field → its occurrences. */
-export function tsharkFields(file: string): Promise<Map<string, string[]>[]> {
+export interface TsharkFieldsOptions {
+  /** Fields to print (-e); default: every field compareWithTshark uses. */
+  fields?: readonly string[];
+  /** Display filter (-Y): only matching frames get a row. Default: every frame. */
+  filter?: string;
+  /**
+   * Preferences (-o name:value), instead of the default set that makes tshark read as pktveil does
+   * (no reassembly or defragmentation, checksums checked). Pass [] for tshark's own defaults.
+   */
+  prefs?: readonly string[];
+  /** Kill tshark after this long; default 120 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * tshark's reading of `file`, one map per frame (per matching frame with a filter): field → its
+ * occurrences in the frame, in order. A field the frame lacks is absent from its map.
+ */
+export function tsharkFields(
+  file: string,
+  options: TsharkFieldsOptions = {},
+): Promise<Map<string, string[]>[]> {
+  const fields = options.fields ?? allFields;
   const args = [
     '-r',
     file,
@@ -125,27 +146,46 @@ export function tsharkFields(file: string): Promise<Map<string, string[]>[]> {
     '-E',
     'separator=\t',
   ];
-  for (const p of tsharkPrefs) args.push('-o', p);
-  for (const f of allFields) args.push('-e', f);
+  if (options.filter !== undefined) args.push('-Y', options.filter);
+  for (const p of options.prefs ?? tsharkPrefs) args.push('-o', p);
+  for (const f of fields) args.push('-e', f);
+  const timeout = options.timeoutMs ?? 120_000;
   return new Promise((resolve, reject) => {
-    execFile('tshark', args, { maxBuffer: 1 << 28 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`tshark failed: ${stderr}`));
-      resolve(
-        stdout
-          .split('\n')
-          .filter((l) => l.length > 0)
-          .map((line) => {
+    execFile(
+      'tshark',
+      args,
+      { maxBuffer: 1 << 28, timeout, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`tshark ${args.join(' ')} failed: ${stderr || err.message}`));
+        // One line per frame, even a frame whose fields are all empty; the output ends with a newline.
+        const lines = stdout.split('\n');
+        if (lines.at(-1) === '') lines.pop();
+        resolve(
+          lines.map((line) => {
             const cols = line.split('\t');
             const m = new Map<string, string[]>();
-            allFields.forEach((f, i) => {
+            fields.forEach((f, i) => {
               const v = cols[i] ?? '';
               if (v !== '') m.set(f, v.split(';'));
             });
             return m;
           }),
-      );
-    });
+        );
+      },
+    );
   });
+}
+
+/**
+ * tshark's reading as rows: one per frame (per matching frame with a filter), one column per field,
+ * a field's occurrences joined by ','.
+ */
+export async function tsharkRows(
+  file: string,
+  options: TsharkFieldsOptions & { fields: readonly string[] },
+): Promise<string[][]> {
+  const frames = await tsharkFields(file, options);
+  return frames.map((m) => options.fields.map((f) => (m.get(f) ?? []).join(',')));
 }
 
 export interface Comparison {
