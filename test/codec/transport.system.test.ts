@@ -3,151 +3,133 @@
  * (TCP with SACK and timestamps, ICMP and ICMPv6 echo) decoded frame by frame and compared with tshark's
  * reading of the same capture, and headers pktveil encodes read back by tshark.
  */
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { internetChecksum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum } from '../../src/codec/checksum.js';
+import { ipv4PseudoHeaderSum, ipv6PseudoHeaderSum } from '../../src/codec/checksum.js';
 import { classifyNattPayload, EspRepr, EspView, type NattPayloadKind } from '../../src/codec/esp.js';
 import { echoRest, Icmpv4Repr, Icmpv4View, Icmpv6Repr, Icmpv6View } from '../../src/codec/icmp.js';
+import { Ipv4Flags, Ipv4Repr, parseIpv4 } from '../../src/codec/ipv4.js';
+import { Ipv6Repr } from '../../src/codec/ipv6.js';
 import { TCP_OPTION_END, TcpFlags, TcpOptionKind, TcpRepr, TcpView } from '../../src/codec/tcp.js';
 import { UdpRepr } from '../../src/codec/udp.js';
+import { detectCaptureFormat, parseCaptureBuffer, writeCapture } from '../../src/io/capture-file.js';
+import { LinkType } from '../../src/packet.js';
+import { collect, NetnsLab, waitForOutput } from '../helpers/netns.js';
 import { describeSystem } from '../helpers/system.js';
+import { tsharkRows } from '../helpers/tshark.js';
 
-const LINKTYPE_ETHERNET = 1;
-const LINKTYPE_RAW = 101;
-
-/** Frames of a classic pcap file (either byte order, µs or ns timestamps). */
-function readPcapFrames(file: string): Buffer[] {
-  const data = readFileSync(file);
-  const magic = data.readUInt32LE(0);
-  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
-  if (!le && data.readUInt32BE(0) !== 0xa1b2c3d4 && data.readUInt32BE(0) !== 0xa1b23c4d)
-    throw new Error(`${file} is not a classic pcap file`);
-  const u32 = (at: number) => (le ? data.readUInt32LE(at) : data.readUInt32BE(at));
-  const frames: Buffer[] = [];
-  for (let at = 24; at + 16 <= data.length; ) {
-    const caplen = u32(at + 8);
-    frames.push(data.subarray(at + 16, at + 16 + caplen));
-    at += 16 + caplen;
-  }
-  return frames;
-}
-
-function writePcap(file: string, linkType: number, frames: Buffer[]): void {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(65535, 16);
-  header.writeUInt32LE(linkType, 20);
-  const records = frames.map((frame, i) => {
-    const rec = Buffer.alloc(16);
-    rec.writeUInt32LE(1_700_000_000 + i, 0);
-    rec.writeUInt32LE(frame.length, 8);
-    rec.writeUInt32LE(frame.length, 12);
-    return Buffer.concat([rec, frame]);
-  });
-  writeFileSync(file, Buffer.concat([header, ...records]));
-}
-
-/** tshark's reading of `file`: one row per matching frame, one column per field (repeats joined by ','). */
-function tsharkFields(file: string, filter: string, fields: string[], prefs: string[] = []): string[][] {
-  const args = ['-r', file, '-Y', filter, '-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=a'];
-  for (const p of prefs) args.push('-o', p);
-  for (const f of fields) args.push('-e', f);
-  const out = execFileSync('tshark', args, {
-    encoding: 'utf8',
-    timeout: 60_000,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  return out
-    .split('\n')
-    .filter((line) => line.length > 0)
-    .map((line) => line.split('\t'));
-}
-
-function ipv4Header(protocol: number, payloadLength: number, src: string, dst: string): Buffer {
-  const h = Buffer.alloc(20);
-  h[0] = 0x45;
-  h.writeUInt16BE(20 + payloadLength, 2);
-  h.writeUInt16BE(0x4000, 6);
-  h[8] = 64;
-  h[9] = protocol;
-  Buffer.from(src.split('.').map(Number)).copy(h, 12);
-  Buffer.from(dst.split('.').map(Number)).copy(h, 16);
-  h.writeUInt16BE(internetChecksum(h, 0, 20), 10);
-  return h;
-}
-
-/** IPv6 header for 2001:db8::a → 2001:db8::b (documentation prefix). */
-function ipv6Header(nextHeader: number, payloadLength: number, a: number, b: number): Buffer {
-  const h = Buffer.alloc(40);
-  h.writeUInt32BE(0x60000000, 0);
-  h.writeUInt16BE(payloadLength, 4);
-  h[6] = nextHeader;
-  h[7] = 64;
-  h.writeUInt32BE(0x20010db8, 8);
-  h[23] = a;
-  h.writeUInt32BE(0x20010db8, 24);
-  h[39] = b;
-  return h;
-}
-
-const tag = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`.slice(-8);
-const ns = { a: `pvta${tag}`, r: `pvtr${tag}`, b: `pvtb${tag}` };
+const PY = '/usr/bin/python3';
 
 /**
- * Kernel traffic A → router R → B, captured on B's veth: a TCP transfer during which R briefly stops
- * forwarding (so B sees a hole and answers with SACK), then ICMP and ICMPv6 echo from ping sockets.
- * Every command is bounded by `timeout`; namespaces are deleted by the script and again in afterAll.
+ * tshark's rows for `filter` (a field's occurrences joined by ','), with only the given preferences:
+ * the expectations below are tshark's defaults otherwise.
  */
-function captureScript(pcap: string): string {
-  const { a, r, b } = ns;
-  return `
-set -e
-trap 'ip netns del ${a} 2>/dev/null; ip netns del ${r} 2>/dev/null; ip netns del ${b} 2>/dev/null; true' EXIT
-ip netns add ${a}; ip netns add ${r}; ip netns add ${b}
-ip link add pv${tag}a type veth peer name pv${tag}c
-ip link add pv${tag}b type veth peer name pv${tag}d
-ip link set pv${tag}a netns ${a}; ip link set pv${tag}c netns ${r}
-ip link set pv${tag}d netns ${r}; ip link set pv${tag}b netns ${b}
-ip -n ${a} addr add 198.18.1.1/24 dev pv${tag}a; ip -n ${r} addr add 198.18.1.254/24 dev pv${tag}c
-ip -n ${r} addr add 198.18.2.254/24 dev pv${tag}d; ip -n ${b} addr add 198.18.2.1/24 dev pv${tag}b
-ip -n ${a} addr add 2001:db8:1::1/64 dev pv${tag}a nodad; ip -n ${r} addr add 2001:db8:1::fe/64 dev pv${tag}c nodad
-ip -n ${r} addr add 2001:db8:2::fe/64 dev pv${tag}d nodad; ip -n ${b} addr add 2001:db8:2::1/64 dev pv${tag}b nodad
-for x in "${a} pv${tag}a" "${r} pv${tag}c" "${r} pv${tag}d" "${b} pv${tag}b"; do
-  set -- $x
-  ip -n $1 link set $2 up
-  # Real checksums on the wire, and segments as TCP sent them (no GSO/GRO merging).
-  ip netns exec $1 ethtool -K $2 tx off tso off gso off gro off >/dev/null 2>&1 || ip netns exec $1 ethtool -K $2 tx off >/dev/null
-done
-ip -n ${a} route add default via 198.18.1.254; ip -n ${b} route add default via 198.18.2.254
-ip -n ${a} -6 route add default via 2001:db8:1::fe; ip -n ${b} -6 route add default via 2001:db8:2::fe
-ip netns exec ${r} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/net/ipv6/conf/all/forwarding'
-ip netns exec ${a} sh -c 'echo "0 0" > /proc/sys/net/ipv4/ping_group_range'
-ip netns exec ${b} timeout 30 tcpdump -Z root -i pv${tag}b -w ${pcap} -s 0 -U 'tcp or icmp or (icmp6 and ip6[6] == 58)' 2>/dev/null &
-TD=$!
-sleep 1
-ip netns exec ${b} timeout 20 /usr/bin/python3 -c '
+function tsharkRowsWhere(
+  file: string,
+  filter: string,
+  fields: string[],
+  prefs: string[] = [],
+): Promise<string[][]> {
+  return tsharkRows(file, { filter, fields, prefs });
+}
+
+/** An IPv4 packet 198.18.0.1 → 198.18.0.2 (DF, TTL 64) carrying `payload`; the header checksum filled in. */
+function ipv4Packet(protocol: number, payload: Buffer): Buffer {
+  const ip = new Ipv4Repr({
+    id: 0,
+    flags: Ipv4Flags.DF,
+    ttl: 64,
+    protocol,
+    src: parseIpv4('198.18.0.1'),
+    dst: parseIpv4('198.18.0.2'),
+    payloadLength: payload.length,
+  });
+  const pkt = Buffer.alloc(ip.encodedLength + payload.length);
+  payload.copy(pkt, ip.encodeInto(pkt, 0));
+  return pkt;
+}
+
+/** An IPv6 packet 2001:db8::1 → 2001:db8::2 (documentation prefix, hop limit 64) carrying `payload`. */
+function ipv6Packet(nextHeader: number, payload: Buffer): Buffer {
+  const ip = new Ipv6Repr({
+    payloadLength: payload.length,
+    nextHeader,
+    hopLimit: 64,
+    src: '2001:db8::1',
+    dst: '2001:db8::2',
+  });
+  const pkt = Buffer.alloc(ip.encodedLength + payload.length);
+  payload.copy(pkt, ip.encodeInto(pkt, 0));
+  return pkt;
+}
+
+/** Sender A — router R — receiver B, with IPv4 and IPv6 routes through R. */
+interface RoutedNet {
+  a: string;
+  r: string;
+  b: string;
+  /** B's interface, where the capture runs. */
+  captureIf: string;
+}
+
+/**
+ * A (198.18.1.1, 2001:db8:1::1) — R — B (198.18.2.1, 2001:db8:2::1), R forwarding both families,
+ * A allowed ICMP ping sockets. The lab turns tx checksum offload off (real checksums on the wire);
+ * segmentation and receive offloads go too, so B captures segments as TCP sent them (no GSO/GRO merging).
+ */
+function routedNet(lab: NetnsLab): RoutedNet {
+  const a = lab.addNamespace('sender');
+  const r = lab.addNamespace('router');
+  const b = lab.addNamespace('receiver');
+  const left = lab.addVethPair(a, r, { addresses: ['198.18.1.1', '198.18.1.254'] });
+  const right = lab.addVethPair(r, b, { addresses: ['198.18.2.254', '198.18.2.1'] });
+  const ipv6 = [
+    [left.a, '2001:db8:1::1'],
+    [left.b, '2001:db8:1::fe'],
+    [right.a, '2001:db8:2::fe'],
+    [right.b, '2001:db8:2::1'],
+  ] as const;
+  for (const [end, address] of ipv6) {
+    lab.ipIn(end.ns, ['addr', 'add', `${address}/64`, 'dev', end.ifname, 'nodad']);
+    try {
+      lab.exec(end.ns, 'ethtool', ['-K', end.ifname, 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+    } catch {
+      // A kernel whose veths cannot change these: tx checksum offload off (done by the lab) still holds.
+    }
+  }
+  lab.ipIn(a, ['route', 'add', 'default', 'via', '198.18.1.254']);
+  lab.ipIn(b, ['route', 'add', 'default', 'via', '198.18.2.254']);
+  lab.ipIn(a, ['-6', 'route', 'add', 'default', 'via', '2001:db8:1::fe']);
+  lab.ipIn(b, ['-6', 'route', 'add', 'default', 'via', '2001:db8:2::fe']);
+  lab.exec(r, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+  lab.exec(a, 'sysctl', ['-qw', 'net.ipv4.ping_group_range=0 0']);
+  return { a, r, b, captureIf: right.b.ifname };
+}
+
+/** In B: accepts one TCP connection on 198.18.2.1:5001 and reads it to the end. */
+const TCP_SINK = `
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("198.18.2.1", 5001)); s.listen(1)
+print("ready", flush=True)
 c, _ = s.accept()
 while c.recv(65536): pass
 c.close()
-' &
-SV=$!
-sleep 0.3
-ip netns exec ${r} timeout 10 /usr/bin/python3 -c '
+`;
+
+/** In R: stops forwarding for half a millisecond, five times, while A's segments are in flight. */
+const FORWARDING_BLIPS = `
 import time
 time.sleep(0.15)
 for i in range(5):
     open("/proc/sys/net/ipv4/ip_forward", "w").write("0"); time.sleep(0.0005)
     open("/proc/sys/net/ipv4/ip_forward", "w").write("1"); time.sleep(0.05)
-' &
-ip netns exec ${a} timeout 15 /usr/bin/python3 -c '
+`;
+
+/** In A: a 2.4 MB TCP transfer to B, then three ICMP and three ICMPv6 echoes from ping sockets. */
+const SENDER = `
 import socket, time
 s = socket.create_connection(("198.18.2.1", 5001))
 for i in range(300):
@@ -158,16 +140,70 @@ s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_ICMPV6); s
 for i in range(1, 4):
     s4.sendto(b"\\x08\\x00\\x00\\x00\\x00\\x00\\x00" + bytes([i]) + b"pktveil-echo", ("198.18.2.1", 0)); s4.recvfrom(100)
     s6.sendto(b"\\x80\\x00\\x00\\x00\\x00\\x00\\x00" + bytes([i]) + b"pktveil-echo6", ("2001:db8:2::1", 0)); s6.recvfrom(100)
-'
-wait $SV
-# tcpdump may lag behind under load and drops what it has not read when killed: wait (bounded) until the
-# last echo reply (ICMPv6 type 129, sequence 3) is in the file.
-for i in $(seq 80); do
-  if tcpdump -r ${pcap} -c 1 'icmp6 and ip6[40] == 129 and ip6[46:2] == 3' 2>/dev/null | grep -q .; then break; fi
-  sleep 0.25
-done
-kill $TD; wait $TD || true
 `;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits (at most 10 s) until no IPv6 address in the net is tentative. Until duplicate address detection
+ * of the link-local addresses ends (about 1.5 s after the links come up), ICMPv6 echo through R goes
+ * unanswered.
+ */
+async function ipv6Settled(lab: NetnsLab, net: RoutedNet): Promise<void> {
+  const tentative = () =>
+    [net.a, net.r, net.b].some((ns) => lab.ipIn(ns, ['-6', 'addr', 'show', 'tentative']).trim());
+  for (let i = 0; i < 100 && tentative(); i++) await sleep(100);
+  expect(tentative(), 'IPv6 addresses still tentative after 10 s').toBe(false);
+}
+
+/**
+ * Kernel traffic A → R → B, captured on B's veth into `pcap`: a TCP transfer during which R briefly
+ * stops forwarding (so B sees a hole and answers with SACK), then ICMP and ICMPv6 echo. Every process
+ * is bounded by `timeout` and a collect() limit; the lab kills what is left in afterAll.
+ */
+async function captureKernelTraffic(lab: NetnsLab, net: RoutedNet, pcap: string): Promise<void> {
+  const tcpdump = lab.spawn(net.b, 'timeout', [
+    '30',
+    'tcpdump',
+    '-Z',
+    'root',
+    '-i',
+    net.captureIf,
+    '-w',
+    pcap,
+    '-s',
+    '0',
+    '-U',
+    'tcp or icmp or (icmp6 and ip6[6] == 58)',
+  ]);
+  const tcpdumpDone = collect(tcpdump, 40_000);
+  await waitForOutput(tcpdump, /listening on/, 'tcpdump');
+  const sink = lab.spawn(net.b, 'timeout', ['20', PY, '-c', TCP_SINK]);
+  const sinkDone = collect(sink, 25_000);
+  await waitForOutput(sink, /ready/, 'TCP sink');
+  const blips = lab.run(net.r, 'timeout', ['10', PY, '-c', FORWARDING_BLIPS], { timeoutMs: 15_000 });
+  const sent = await lab.run(net.a, 'timeout', ['15', PY, '-c', SENDER], { timeoutMs: 20_000 });
+  expect(sent.code, `sender: ${sent.stderr}`).toBe(0);
+  const sunk = await sinkDone;
+  expect(sunk.code, `TCP sink: ${sunk.stderr}`).toBe(0);
+  await blips;
+  // tcpdump may lag behind under load and drops what it has not read when stopped: wait (bounded) until
+  // the last echo reply (ICMPv6 type 129, sequence 3) is in the file.
+  for (let i = 0; i < 80; i++) {
+    const found = spawnSync(
+      'tcpdump',
+      ['-r', pcap, '-c', '1', 'icmp6 and ip6[40] == 129 and ip6[46:2] == 3'],
+      {
+        encoding: 'utf8',
+        timeout: 10_000,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
+    if (found.stdout) break;
+    await sleep(250);
+  }
+  tcpdump.kill('SIGTERM');
+  await tcpdumpDone;
 }
 
 // 'scapy' stands for /usr/bin/python3, which runs the socket programs inside the namespaces.
@@ -175,34 +211,34 @@ describeSystem(
   'transport codecs against the kernel and tshark',
   ['netns', 'tcpdump', 'tshark', 'ethtool', 'scapy'],
   () => {
+    const lab = new NetnsLab();
     let dir = '';
     let kernelPcap = '';
     let frames: Buffer[] = [];
 
-    beforeAll(() => {
+    beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'pktveil-transport-'));
       kernelPcap = join(dir, 'kernel.pcap');
+      const net = routedNet(lab);
+      await ipv6Settled(lab, net);
       // The SACK depends on the forwarding blip landing while segments are in flight: up to 3 attempts.
       for (let attempt = 0; attempt < 3; attempt++) {
-        execFileSync('bash', ['-c', captureScript(kernelPcap)], { timeout: 60_000, stdio: 'ignore' });
-        if (tsharkFields(kernelPcap, 'tcp.options.sack_le', ['frame.number']).length > 0) break;
+        await captureKernelTraffic(lab, net, kernelPcap);
+        if ((await tsharkRowsWhere(kernelPcap, 'tcp.options.sack_le', ['frame.number'])).length > 0) break;
       }
-      frames = readPcapFrames(kernelPcap);
-      expect(readFileSync(kernelPcap).readUInt32LE(20)).toBe(LINKTYPE_ETHERNET);
-    });
+      const bytes = readFileSync(kernelPcap);
+      expect(detectCaptureFormat(bytes)).toBe('pcap');
+      const packets = [...parseCaptureBuffer(bytes, { copy: true })];
+      expect(new Set(packets.map((p) => p.link))).toEqual(new Set([LinkType.ETHERNET]));
+      frames = packets.map((p) => p.data);
+    }, 200_000);
 
     afterAll(() => {
-      for (const name of Object.values(ns)) {
-        try {
-          execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore', timeout: 10_000 });
-        } catch {
-          // already gone: the capture script removes its namespaces on exit
-        }
-      }
+      lab.cleanup();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    it('decodes every kernel TCP segment as tshark does, SACK and timestamps included', () => {
+    it('decodes every kernel TCP segment as tshark does, SACK and timestamps included', async () => {
       const fields = [
         'tcp.srcport',
         'tcp.dstport',
@@ -222,10 +258,12 @@ describeSystem(
         'tcp.options.sack_le',
         'tcp.options.sack_re',
       ];
-      const expected = tsharkFields(kernelPcap, 'tcp', fields, [
-        'tcp.check_checksum:TRUE',
-        'tcp.relative_sequence_numbers:FALSE',
-      ]).map((row) => [
+      const expected = (
+        await tsharkRowsWhere(kernelPcap, 'tcp', fields, [
+          'tcp.check_checksum:TRUE',
+          'tcp.relative_sequence_numbers:FALSE',
+        ])
+      ).map((row) => [
         ...row.slice(0, 5),
         String(Number.parseInt(row[5]!, 16)),
         row[6],
@@ -276,8 +314,8 @@ describeSystem(
       expect(ours).toEqual(expected);
     });
 
-    it('decodes kernel ICMP and ICMPv6 echo as tshark does', () => {
-      const v4 = tsharkFields(kernelPcap, 'icmp', [
+    it('decodes kernel ICMP and ICMPv6 echo as tshark does', async () => {
+      const v4 = await tsharkRowsWhere(kernelPcap, 'icmp', [
         'icmp.type',
         'icmp.code',
         'icmp.checksum',
@@ -285,7 +323,7 @@ describeSystem(
         'icmp.ident',
         'icmp.seq',
       ]);
-      const v6 = tsharkFields(kernelPcap, 'icmpv6', [
+      const v6 = await tsharkRowsWhere(kernelPcap, 'icmpv6', [
         'icmpv6.type',
         'icmpv6.code',
         'icmpv6.checksum',
@@ -326,16 +364,14 @@ describeSystem(
       expect(ours6).toEqual(v6);
     });
 
-    it('writes TCP, ICMP, ESP and NAT-T packets that tshark reads back with good checksums', () => {
-      const src = '198.18.0.1';
-      const dst = '198.18.0.2';
+    it('writes TCP, ICMP, ESP and NAT-T packets that tshark reads back with good checksums', async () => {
       const packets: Buffer[] = [];
 
       // TCP: an ACK with three SACK blocks and timestamps, a SYN with an option kind tshark does not parse.
       const payload = Buffer.from('pktveil');
       const tcpOver = (repr: TcpRepr, data: Buffer) => {
         const length = repr.encodedLength + data.length;
-        const pkt = Buffer.concat([ipv4Header(6, length, src, dst), Buffer.alloc(length)]);
+        const pkt = ipv4Packet(6, Buffer.alloc(length));
         data.copy(pkt, 20 + repr.encodedLength);
         repr.encodeInto(pkt, 20, ipv4PseudoHeaderSum(pkt, 0, 6, length));
         return pkt;
@@ -384,13 +420,13 @@ describeSystem(
 
       // ICMPv4 echo request and ICMPv6 echo reply.
       const body = Buffer.from('pktveil-echo');
-      const icmp = Buffer.concat([ipv4Header(1, 8 + body.length, src, dst), Buffer.alloc(8), body]);
+      const icmp = ipv4Packet(1, Buffer.concat([Buffer.alloc(8), body]));
       new Icmpv4Repr({ type: 8, code: 0, rest: echoRest(0xbeef, 42), payloadLength: body.length }).encodeInto(
         icmp,
         20,
       );
       packets.push(icmp);
-      const icmp6 = Buffer.concat([ipv6Header(58, 8 + body.length, 1, 2), Buffer.alloc(8), body]);
+      const icmp6 = ipv6Packet(58, Buffer.concat([Buffer.alloc(8), body]));
       new Icmpv6Repr({
         type: 129,
         code: 0,
@@ -401,11 +437,11 @@ describeSystem(
 
       // ESP directly over IP, ESP under NAT-T, an IKE message behind the non-ESP marker, a keepalive.
       const opaque = Buffer.alloc(40, 0x5a);
-      const esp = Buffer.concat([ipv4Header(50, 8 + opaque.length, src, dst), Buffer.alloc(8), opaque]);
+      const esp = ipv4Packet(50, Buffer.concat([Buffer.alloc(8), opaque]));
       new EspRepr({ spi: 0xc0ffee01, seq: 77, payloadLength: opaque.length }).encodeInto(esp, 20);
       packets.push(esp);
       const udpOver = (data: Buffer) => {
-        const pkt = Buffer.concat([ipv4Header(17, 8 + data.length, src, dst), Buffer.alloc(8), data]);
+        const pkt = ipv4Packet(17, Buffer.concat([Buffer.alloc(8), data]));
         new UdpRepr({ srcPort: 4500, dstPort: 4500, payloadLength: data.length }).encodeInto(
           pkt,
           20,
@@ -422,9 +458,14 @@ describeSystem(
       packets.push(udpOver(Buffer.from([0xff])));
 
       const file = join(dir, 'encoded.pcap');
-      writePcap(file, LINKTYPE_RAW, packets);
+      const ts = (i: number) => BigInt(1_700_000_000 + i) * 1_000_000_000n;
+      await writeCapture(
+        file,
+        packets.map((data, i) => ({ data, ts: ts(i), link: LinkType.RAW })),
+        { format: 'pcap', link: LinkType.RAW },
+      );
 
-      const tcpRows = tsharkFields(
+      const tcpRows = await tsharkRowsWhere(
         file,
         'tcp',
         [
@@ -465,22 +506,27 @@ describeSystem(
       ]);
       // Frame numbers below: 1-2 TCP, 3 ICMP, 4 ICMPv6, 5 ESP, 6-8 UDP 4500.
       expect(
-        tsharkFields(file, 'icmp', ['icmp.type', 'icmp.checksum.status', 'icmp.ident', 'icmp.seq']),
+        await tsharkRowsWhere(file, 'icmp', ['icmp.type', 'icmp.checksum.status', 'icmp.ident', 'icmp.seq']),
       ).toEqual([['8', '1', '48879', '42']]);
       expect(
-        tsharkFields(file, 'icmpv6', [
+        await tsharkRowsWhere(file, 'icmpv6', [
           'icmpv6.type',
           'icmpv6.checksum.status',
           'icmpv6.echo.identifier',
           'icmpv6.echo.sequence_number',
         ]),
       ).toEqual([['129', '1', '0xbeef', '43']]);
-      expect(tsharkFields(file, 'esp', ['frame.number', 'esp.spi', 'esp.sequence'])).toEqual([
+      expect(await tsharkRowsWhere(file, 'esp', ['frame.number', 'esp.spi', 'esp.sequence'])).toEqual([
         ['5', '0xc0ffee01', '77'],
         ['6', '0xc0ffee01', '77'],
       ]);
       expect(
-        tsharkFields(file, 'udp', ['frame.number', 'udp.checksum.status'], ['udp.check_checksum:TRUE']),
+        await tsharkRowsWhere(
+          file,
+          'udp',
+          ['frame.number', 'udp.checksum.status'],
+          ['udp.check_checksum:TRUE'],
+        ),
       ).toEqual([
         ['6', '1'],
         ['7', '1'],
@@ -489,10 +535,11 @@ describeSystem(
 
       // Our classification of each UDP 4500 payload agrees with tshark's.
       const tsharkKind = new Map<string, NattPayloadKind>();
-      for (const [n] of tsharkFields(file, 'udp && esp', ['frame.number'])) tsharkKind.set(n!, 'esp');
-      for (const [n] of tsharkFields(file, 'udpencap.non_esp_marker', ['frame.number']))
+      for (const [n] of await tsharkRowsWhere(file, 'udp && esp', ['frame.number']))
+        tsharkKind.set(n!, 'esp');
+      for (const [n] of await tsharkRowsWhere(file, 'udpencap.non_esp_marker', ['frame.number']))
         tsharkKind.set(n!, 'ike');
-      for (const [n] of tsharkFields(file, 'udpencap.nat_keepalive', ['frame.number']))
+      for (const [n] of await tsharkRowsWhere(file, 'udpencap.nat_keepalive', ['frame.number']))
         tsharkKind.set(n!, 'keepalive');
       const ourKind = new Map<string, NattPayloadKind>();
       packets.forEach((pkt, i) => {
