@@ -3,7 +3,7 @@
  * the ns where the format has them, lengths, bytes); what tcpdump, dumpcap, editcap and mergecap write
  * (from real kernel traffic between two network namespaces) we read the same as tshark and tcpdump do.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseCaptureBuffer, readCapture, writeCapture } from '../../src/io/capture-file.js';
 import { clonePacket, LinkType, type Packet } from '../../src/packet.js';
+import { NetnsLab, waitForOutput } from '../helpers/netns.js';
 import { describeSystem } from '../helpers/system.js';
+import { tsharkFields } from '../helpers/tshark.js';
 import { block, epb, idb, shb, spb } from './capture-bytes.js';
 
 const run = promisify(execFile);
@@ -35,22 +37,18 @@ function epochToNs(text: string): bigint {
 
 async function tsharkFrames(path: string): Promise<ToolFrame[]> {
   const fields = ['frame.time_epoch', 'frame.len', 'frame.cap_len', 'frame.interface_id', 'frame.protocols'];
-  const { stdout } = await run('tshark', ['-r', path, '-T', 'fields', ...fields.flatMap((f) => ['-e', f])], {
-    maxBuffer: 64 << 20,
+  // tshark's own preferences: these frame fields are what it reads from the file, not a dissection.
+  const frames = await tsharkFields(path, { fields, prefs: [] });
+  return frames.map((frame) => {
+    const [time, len, caplen, ifIndex, protocols] = fields.map((f) => (frame.get(f) ?? []).join(','));
+    return {
+      ts: time ? epochToNs(time) : null,
+      len: Number(len),
+      caplen: Number(caplen),
+      ifIndex: ifIndex ? Number(ifIndex) : 0,
+      linkDissector: protocols!.split(':')[0]!,
+    };
   });
-  return stdout
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((line) => {
-      const [time, len, caplen, ifIndex, protocols] = line.split('\t');
-      return {
-        ts: time ? epochToNs(time) : null,
-        len: Number(len),
-        caplen: Number(caplen),
-        ifIndex: ifIndex ? Number(ifIndex) : 0,
-        linkDissector: protocols!.split(':')[0]!,
-      };
-    });
 }
 
 /** tcpdump -r F --nano -tt -xx: each packet's timestamp and every captured byte. */
@@ -200,29 +198,6 @@ describeSystem('capture files we write, read by tshark and tcpdump', ['tshark', 
   });
 });
 
-/** Runs `ip netns exec NS cmd…` in the background; resolves once stderr shows `ready`. */
-function startInNamespace(ns: string, args: string[], ready: RegExp): Promise<ChildProcess> {
-  const child = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${args[0]} did not start within 15 s: ${stderr}`));
-    }, 15_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (ready.test(stderr)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${args[0]} exited with ${code} before it was ready: ${stderr}`));
-    });
-  });
-}
-
 /** SIGINT (the tools flush and close their files), then waits for the exit, at most 10 s. */
 function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
@@ -240,11 +215,7 @@ describeSystem(
   'capture files the tools write, read by us',
   ['root', 'netns', 'tshark', 'tcpdump', 'ethtool'],
   () => {
-    const tag = `${process.pid}${Math.floor(Math.random() * 100)}`;
-    const nsA = `pktveil-io-a-${tag}`;
-    const nsB = `pktveil-io-b-${tag}`;
-    const ifA = `pvio${tag}a`.slice(0, 15);
-    const ifB = `pvio${tag}b`.slice(0, 15);
+    const lab = new NetnsLab();
     const dir = mkdtempSync(join(tmpdir(), `pktveil-interop-${process.pid}-`));
     const files = {
       micro: join(dir, 'tcpdump-us.pcap'),
@@ -252,48 +223,36 @@ describeSystem(
       snap: join(dir, 'tcpdump-s64.pcap'),
       dumpcap: join(dir, 'dumpcap-two-links.pcapng'),
     };
-    const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: 'pipe', timeout: 20_000 });
 
     beforeAll(async () => {
-      sh('ip', ['netns', 'add', nsA]);
-      sh('ip', ['netns', 'add', nsB]);
-      sh('ip', ['link', 'add', ifA, 'type', 'veth', 'peer', 'name', ifB]);
-      sh('ip', ['link', 'set', ifA, 'netns', nsA]);
-      sh('ip', ['link', 'set', ifB, 'netns', nsB]);
-      sh('ip', ['-n', nsA, 'addr', 'add', '198.18.42.1/24', 'dev', ifA]);
-      sh('ip', ['-n', nsB, 'addr', 'add', '198.18.42.2/24', 'dev', ifB]);
-      for (const [ns, dev] of [
-        [nsA, ifA],
-        [nsB, ifB],
-      ] as const) {
-        sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-        sh('ip', ['netns', 'exec', ns, 'ethtool', '-K', dev, 'tx', 'off']);
-      }
+      const { a, b } = lab.addVethPair(lab.addNamespace('a'), lab.addNamespace('b'), {
+        addresses: ['198.18.42.1', '198.18.42.2'],
+      });
+      const start = (cmd: string, args: string[], ready: RegExp) => {
+        const child = lab.spawn(b.ns, cmd, args);
+        return waitForOutput(child, ready, cmd).then(() => child);
+      };
       const listening = /listening on/;
       const captures = await Promise.all([
-        startInNamespace(nsB, ['tcpdump', '-Z', 'root', '-U', '-i', ifB, '-w', files.micro], listening),
-        startInNamespace(
-          nsB,
-          ['tcpdump', '-Z', 'root', '-U', '-i', ifB, '--time-stamp-precision', 'nano', '-w', files.nano],
+        start('tcpdump', ['-Z', 'root', '-U', '-i', b.ifname, '-w', files.micro], listening),
+        start(
+          'tcpdump',
+          ['-Z', 'root', '-U', '-i', b.ifname, '--time-stamp-precision', 'nano', '-w', files.nano],
           listening,
         ),
-        startInNamespace(
-          nsB,
-          ['tcpdump', '-Z', 'root', '-U', '-i', ifB, '-s', '64', '-w', files.snap],
-          listening,
-        ),
+        start('tcpdump', ['-Z', 'root', '-U', '-i', b.ifname, '-s', '64', '-w', files.snap], listening),
         // dumpcap on the veth (Ethernet) and on "any" (Linux cooked): one pcapng, two link types.
-        startInNamespace(nsB, ['dumpcap', '-q', '-i', ifB, '-i', 'any', '-w', files.dumpcap], /Capturing on/),
+        start('dumpcap', ['-q', '-i', b.ifname, '-i', 'any', '-w', files.dumpcap], /Capturing on/),
       ]);
       try {
         await new Promise((r) => setTimeout(r, 500));
-        await run(
-          'ip',
-          ['netns', 'exec', nsA, 'ping', '-c', '10', '-i', '0.05', '-s', '600', '-W', '1', '198.18.42.2'],
-          {
-            timeout: 20_000,
-          },
+        const ping = await lab.run(
+          a.ns,
+          'ping',
+          ['-c', '10', '-i', '0.05', '-s', '600', '-W', '1', b.address],
+          { timeoutMs: 20_000 },
         );
+        expect(ping.code, `ping: ${ping.stderr}`).toBe(0);
         await new Promise((r) => setTimeout(r, 300));
       } finally {
         await Promise.all(captures.map(stop));
@@ -301,13 +260,7 @@ describeSystem(
     });
 
     afterAll(() => {
-      for (const ns of [nsA, nsB]) {
-        try {
-          sh('ip', ['netns', 'del', ns]); // takes the veth pair with it
-        } catch {
-          // already gone
-        }
-      }
+      lab.cleanup();
       rmSync(dir, { recursive: true, force: true });
     });
 
