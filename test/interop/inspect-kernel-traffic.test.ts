@@ -3,7 +3,7 @@
  * many sizes (some fragmented) between two network namespaces, captured at once by two tcpdumps (full
  * and a small snap length, nanosecond timestamps), each file read as pcap and as pcapng.
  */
-import { type ChildProcess, execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,9 +11,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readCapture } from '../../src/io/capture-file.js';
 import { type Packet, wireLength } from '../../src/packet.js';
 import { inspectJson } from '../helpers/cli.js';
-import { collect, NetnsLab } from '../helpers/netns.js';
+import { collect, NetnsLab, waitForOutput } from '../helpers/netns.js';
 import { describeSystem } from '../helpers/system.js';
-import { compareWithTshark } from '../helpers/tshark.js';
+import { compareWithTshark, tsharkFields } from '../helpers/tshark.js';
 
 const TRANSFER_BYTES = 300_000;
 /** 1472 fills a 1500-byte MTU exactly; from 1473 up the kernel must fragment. */
@@ -90,30 +90,6 @@ type Layer = Record<string, unknown> & { layer: string };
 const layerOf = (f: Frame, name: string) => f.layers.find((l) => l.layer === name);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Resolves once `child`'s output (stdout or stderr) matches `ready`; rejects on exit or after 15 s. */
-function waitForOutput(child: ChildProcess, ready: RegExp, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const done = (err?: Error) => {
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.stderr?.off('data', onData);
-      child.off('exit', onExit);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onData = (d: Buffer) => {
-      seen += d.toString();
-      if (ready.test(seen)) done();
-    };
-    const onExit = (code: number | null) => done(new Error(`${what} exited (${code}) before ready: ${seen}`));
-    const timer = setTimeout(() => done(new Error(`${what} not ready within 15 s: ${seen}`)), 15_000);
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', onExit);
-  });
-}
-
 /** Waits (at most `timeoutMs`) until `file` contains `marker`: tcpdump has written the last packet. */
 async function waitForBytes(file: string, marker: Buffer, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -129,35 +105,13 @@ async function waitForBytes(file: string, marker: Buffer, timeoutMs: number): Pr
 }
 
 /** tshark's notes per frame: `short` names the protocol it found cut by the snap length, if any. */
-function tsharkTruncation(file: string): Promise<{ short: string | null; malformed: boolean }[]> {
-  const args = [
-    '-r',
-    file,
-    '-n',
-    '-T',
-    'fields',
-    '-E',
-    'separator=\t',
-    '-e',
-    '_ws.short',
-    '-e',
-    '_ws.malformed',
-  ];
-  return new Promise((resolve, reject) => {
-    execFile('tshark', args, { maxBuffer: 1 << 26 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`tshark failed: ${stderr}`));
-      resolve(
-        stdout
-          .split('\n')
-          .filter((line) => line.length > 0)
-          .map((line) => {
-            const [short = '', malformed = ''] = line.split('\t');
-            // "[Packet size limited during capture: TCP truncated]"
-            const m = /: (\S+) truncated\]/.exec(short);
-            return { short: short ? (m ? m[1]!.toLowerCase() : short) : null, malformed: malformed !== '' };
-          }),
-      );
-    });
+async function tsharkTruncation(file: string): Promise<{ short: string | null; malformed: boolean }[]> {
+  const frames = await tsharkFields(file, { fields: ['_ws.short', '_ws.malformed'], prefs: [] });
+  return frames.map((frame) => {
+    const short = (frame.get('_ws.short') ?? []).join(',');
+    // "[Packet size limited during capture: TCP truncated]"
+    const m = /: (\S+) truncated\]/.exec(short);
+    return { short: short ? (m ? m[1]!.toLowerCase() : short) : null, malformed: frame.has('_ws.malformed') };
   });
 }
 
