@@ -2,49 +2,25 @@
  * `pktveil capture` on a live link: the CLI runs inside one namespace, the kernel of another sends it
  * pings, and tshark reads the file it wrote.
  */
-import { type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { collect, NetnsLab, type VethPair } from '../helpers/netns.js';
+import { collect, NetnsLab, type VethPair, waitForOutput } from '../helpers/netns.js';
 import { describeSystem } from '../helpers/system.js';
+import { tsharkFields } from '../helpers/tshark.js';
 
 const cliMain = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
-function tsharkFrames(file: string): { capLen: number; len: number; proto: string }[] {
-  const out = execFileSync(
-    'tshark',
-    ['-r', file, '-T', 'fields', '-e', 'frame.cap_len', '-e', 'frame.len', '-e', 'ip.proto'],
-    {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    },
-  );
-  return out
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const [capLen, len, proto] = l.split('\t');
-      return { capLen: Number(capLen), len: Number(len), proto: proto ?? '' };
-    });
-}
-
-/** Resolves once the CLI reports the capture is open (bounded: 20 s). */
-function listening(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`capture never started listening: ${seen}`)), 20_000);
-    child.stderr!.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (seen.includes('listening on ')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
+/** tshark's reading of each frame: captured and wire length, IP protocol ('' when none). */
+async function tsharkFrames(file: string): Promise<{ capLen: number; len: number; proto: string }[]> {
+  const fields = ['frame.cap_len', 'frame.len', 'ip.proto'];
+  const frames = await tsharkFields(file, { fields, prefs: [] });
+  return frames.map((frame) => {
+    const [capLen, len, proto] = fields.map((f) => (frame.get(f) ?? []).join(','));
+    return { capLen: Number(capLen), len: Number(len), proto: proto ?? '' };
   });
 }
 
@@ -74,7 +50,7 @@ describeSystem('pktveil capture on a live interface', ['netns', 'cap', 'tshark']
       ...args,
     ]);
     const done = collect(child, 30_000);
-    await listening(child);
+    await waitForOutput(child, /listening on /, 'pktveil capture', 20_000);
     await lab.run(link.a.ns, 'ping', [
       '-c',
       String(pings),
@@ -94,7 +70,7 @@ describeSystem('pktveil capture on a live interface', ['netns', 'cap', 'tshark']
     const r = await captureWhilePinging(['-w', file, '-c', '6', '--filter', 'icmp'], 10);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`6 packets captured on ${link.b.ifname}`);
-    const frames = tsharkFrames(file);
+    const frames = await tsharkFrames(file);
     expect(frames).toHaveLength(6);
     for (const f of frames) expect(f).toEqual({ capLen: 242, len: 242, proto: '1' });
   });
@@ -104,7 +80,7 @@ describeSystem('pktveil capture on a live interface', ['netns', 'cap', 'tshark']
     const r = await captureWhilePinging(['-w', file, '-c', '4', '--filter', 'icmp', '--snaplen', '60'], 6);
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(file).readUInt32LE(0)).toBe(0xa1b23c4d); // classic pcap, nanosecond, host order
-    const frames = tsharkFrames(file);
+    const frames = await tsharkFrames(file);
     expect(frames).toHaveLength(4);
     for (const f of frames) expect(f).toMatchObject({ capLen: 60, len: 242 });
   });
@@ -130,7 +106,7 @@ describeSystem('pktveil capture on a live interface', ['netns', 'cap', 'tshark']
     expect(r.code, r.stderr).toBe(0);
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(r.stderr).toContain('0 packets captured');
-    expect(tsharkFrames(file)).toHaveLength(0);
+    expect(await tsharkFrames(file)).toHaveLength(0);
   });
 
   it('says what is wrong with a bad interface or filter, exiting non-zero', async () => {
