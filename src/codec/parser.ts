@@ -117,39 +117,55 @@ export class PacketParser {
     }
     switch (layer) {
       case Layer.eth:
-        return this.decodeEthernet(data, off, end, wire);
+        this.decodeEthernet(data, off, end, wire);
+        return;
       case Layer.ipv4:
-        return this.decodeIpv4(data, off, end, wire);
+        this.decodeIpv4(data, off, end, wire);
+        return;
       case Layer.tcp:
-        return this.decodeLeaf(Layer.tcp, this.tcp.bind(data, off, end, wire), off);
+        this.decodeLeaf(Layer.tcp, this.tcp.bind(data, off, end, wire), off);
+        return;
       case Layer.udp:
-        return this.decodeUdp(data, off, end, wire);
+        this.decodeUdp(data, off, end, wire);
+        return;
       case Layer.ipv6:
-        return this.decodeIpv6(data, off, end, wire);
+        this.decodeIpv6(data, off, end, wire);
+        return;
       case Layer.sll:
       case Layer.sll2:
-        return this.decodeCooked(layer, data, off, end, wire);
+        this.decodeCooked(layer, data, off, end, wire);
+        return;
       case Layer.arp:
-        return this.decodeLeaf(Layer.arp, this.arp.bind(data, off, end), off);
+        this.decodeLeaf(Layer.arp, this.arp.bind(data, off, end), off);
+        return;
       case Layer.icmp:
-        return this.decodeLeaf(Layer.icmp, this.icmp.bind(data, off, end, wire), off);
+        this.decodeLeaf(Layer.icmp, this.icmp.bind(data, off, end, wire), off);
+        return;
       case Layer.icmpv6:
-        return this.decodeLeaf(Layer.icmpv6, this.icmpv6.bind(data, off, end, wire), off);
+        this.decodeLeaf(Layer.icmpv6, this.icmpv6.bind(data, off, end, wire), off);
+        return;
       case Layer.esp:
-        return this.decodeLeaf(Layer.esp, this.esp.bind(data, off, end, wire), off);
+        this.decodeLeaf(Layer.esp, this.esp.bind(data, off, end, wire), off);
+        return;
       case Layer.natt:
-        return this.push(Layer.natt, off);
+        this.push(Layer.natt, off);
+        return;
       case Layer.anon:
-        return this.decodeLeaf(Layer.anon, this.anon.bind(data, off, end, wire), off);
+        this.decodeLeaf(Layer.anon, this.anon.bind(data, off, end, wire), off);
+        return;
       case Layer.aggfrag:
-        return this.decodeLeaf(Layer.aggfrag, this.aggfrag.bind(data, off, end, wire), off);
+        this.decodeLeaf(Layer.aggfrag, this.aggfrag.bind(data, off, end, wire), off);
+        return;
     }
   }
 
   private decodeEthernet(data: Buffer, off: number, end: number, wire: number): void {
     const v = this.eth;
     const err = v.bind(data, off, end);
-    if (err) return this.fail(err);
+    if (err) {
+      this.fail(err);
+      return;
+    }
     this.push(Layer.eth, off);
     const next = this.registry.byEtherType(v.etherType);
     if (next !== 0) this.decode(next, data, v.payloadOffset, end, wire - v.headerLength);
@@ -158,7 +174,10 @@ export class PacketParser {
   private decodeCooked(layer: number, data: Buffer, off: number, end: number, wire: number): void {
     const v = layer === Layer.sll ? this.sll : this.sll2;
     const err = v.bind(data, off, end);
-    if (err) return this.fail(err);
+    if (err) {
+      this.fail(err);
+      return;
+    }
     this.push(layer, off);
     const next = this.registry.byEtherType(v.protocol);
     if (next !== 0) this.decode(next, data, v.payloadOffset, end, wire - v.headerLength);
@@ -167,7 +186,10 @@ export class PacketParser {
   private decodeIpv4(data: Buffer, off: number, end: number, wire: number): void {
     const v = this.ipv4;
     const err = v.bind(data, off, end, wire);
-    if (err) return this.fail(err);
+    if (err) {
+      this.fail(err);
+      return;
+    }
     this.push(Layer.ipv4, off);
     this.ipLayer = Layer.ipv4;
     this.ipOffset = off;
@@ -188,7 +210,10 @@ export class PacketParser {
   private decodeIpv6(data: Buffer, off: number, end: number, wire: number): void {
     const v = this.ipv6;
     const err = v.bind(data, off, end, wire);
-    if (err) return this.fail(err);
+    if (err) {
+      this.fail(err);
+      return;
+    }
     this.push(Layer.ipv6, off);
     this.ipLayer = Layer.ipv6;
     this.ipOffset = off;
@@ -204,7 +229,10 @@ export class PacketParser {
   private decodeUdp(data: Buffer, off: number, end: number, wire: number): void {
     const v = this.udp;
     const err = v.bind(data, off, end, wire);
-    if (err) return this.fail(err);
+    if (err) {
+      this.fail(err);
+      return;
+    }
     this.push(Layer.udp, off);
     const next = this.registry.byUdpPorts(v.srcPort, v.dstPort);
     if (next === 0) return;
@@ -216,7 +244,8 @@ export class PacketParser {
       if (kind === 'truncated') return;
       if (kind !== 'esp') {
         this.nattKind = kind;
-        return this.push(Layer.natt, payloadOffset);
+        this.push(Layer.natt, payloadOffset);
+        return;
       }
     }
     this.decode(next, data, payloadOffset, payloadEnd, v.payloadLength);
@@ -224,7 +253,10 @@ export class PacketParser {
 
   /** A layer after which the parser does not look further. */
   private decodeLeaf(layer: number, err: DecodeError | null, off: number): void {
-    if (err) return this.fail(err);
+    if (err) {
+      this.fail(err);
+      return;
+    }
     this.push(layer, off);
   }
 

@@ -554,3 +554,25 @@ describe('TcpRepr', () => {
     );
   });
 });
+
+describe('TCP checksum zero', () => {
+  it('accepts 0xffff where the checksum computes to 0x0000 (both are zero in one’s complement)', () => {
+    // Linux's software checksum path sends a computed 0 as 0xffff (CSUM_MANGLED_0); receivers accept
+    // it, so pktveil does too (tshark flags it "0xffff instead of 0x0000" as bad).
+    const seg = Buffer.alloc(22);
+    const repr = { srcPort: 1, dstPort: 2, seq: 0, ack: 0, flags: TcpFlags.ACK, window: 0, urgent: 0 };
+    new TcpRepr({ ...repr, payloadLength: 2, checksum: 0 }).encodeInto(seg, 0);
+    const v = new TcpView();
+    expect(v.bind(seg, 0)).toBeNull();
+    // Choose the 2 payload bytes so that the one's-complement sum of the segment is 0xffff.
+    let sum = 0;
+    for (let i = 0; i < 22; i += 2) sum += seg.readUInt16BE(i);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    seg.writeUInt16BE(0xffff - sum, 20);
+    expect(v.checksumOk(0)).toBe(true); // field 0x0000: the computed value
+    v.checksum = 0xffff;
+    expect(v.checksumOk(0)).toBe(true);
+    v.checksum = 0x0001;
+    expect(v.checksumOk(0)).toBe(false);
+  });
+});

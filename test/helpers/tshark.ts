@@ -15,6 +15,20 @@ const int: Conv = (s) => Number(s); // tshark prints decimal or 0x-hex; Number()
 const str: Conv = (s) => s;
 const status: Conv = (s) => (s === '1' ? true : s === '0' ? false : null);
 
+/**
+ * tshark's TCP checksum verdict as a receiver's. A checksum that computes to 0 may be sent as 0xffff:
+ * both are zero in one's complement, receivers (Linux among them) accept both, and Linux's own software
+ * checksum path writes 0xffff (CSUM_MANGLED_0). tshark marks that "bad" with tcp.checksum.ffff
+ * ("0xffff instead of 0x0000, see RFC 1624"); the segment is valid, so the expected verdict is true.
+ */
+export function tcpChecksumVerdict(
+  statusField: string | undefined,
+  ffffFlag: string | undefined,
+): boolean | null {
+  if (ffffFlag !== undefined) return true;
+  return statusField === undefined ? null : (status(statusField) as boolean | null);
+}
+
 const fieldMap: Record<string, [string, string, Conv][]> = {
   eth: [
     ['src', 'eth.src', str],
@@ -97,6 +111,7 @@ const frameFields = [
   'vlan.id',
   'vlan.etype',
   'eth.type',
+  'tcp.checksum.ffff',
 ];
 const allFields = [...frameFields, ...Object.values(fieldMap).flatMap((m) => m.map(([, t]) => t))];
 
@@ -240,7 +255,11 @@ export async function compareWithTshark(file: string): Promise<Comparison> {
             );
           continue;
         }
-        same(`${l.layer}.${ours}`, l[ours], conv(raw));
+        const theirs =
+          l.layer === 'tcp' && ours === 'checksumOk'
+            ? tcpChecksumVerdict(raw, t.get('tcp.checksum.ffff')?.[0])
+            : conv(raw);
+        same(`${l.layer}.${ours}`, l[ours], theirs);
         bump(l.layer);
       }
       if (l.layer === 'udp') same('udp.payloadLength', l.payloadLength, (l.length as number) - 8);
