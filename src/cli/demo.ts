@@ -1,8 +1,8 @@
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Command, UsageError } from './command.js';
-import { inspectFile, LineWriter } from './inspect.js';
+import { type InspectOutput, inspectFile, LineWriter } from './inspect.js';
 
 /** The capture bundled with the package: real kernel traffic between two network namespaces. */
 export const exampleCapture = fileURLToPath(new URL('../../examples/kernel-mix.pcap', import.meta.url));
@@ -23,17 +23,22 @@ export const demoCommand: Command = {
   async run(values, positionals) {
     if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     process.stdout.write(`Decoding ${exampleCapture}\n`);
-    const count = await inspectFile(exampleCapture, { json: false }, new LineWriter(process.stdout));
+    const outputs: InspectOutput[] = [{ json: false, out: new LineWriter(process.stdout) }];
     const out = values.out as string | undefined;
+    let jsonFile: string | undefined;
+    let stream: WriteStream | undefined;
     if (out) {
       mkdirSync(out, { recursive: true });
-      const file = join(out, 'inspect.jsonl');
-      const stream = createWriteStream(file);
-      await inspectFile(exampleCapture, { json: true }, new LineWriter(stream));
+      jsonFile = join(out, 'inspect.jsonl');
+      stream = createWriteStream(jsonFile);
+      outputs.push({ json: true, out: new LineWriter(stream) });
+    }
+    const count = await inspectFile(exampleCapture, {}, outputs);
+    if (stream) {
       await new Promise<void>((resolve, reject) =>
         stream.end((err?: Error | null) => (err ? reject(err) : resolve())),
       );
-      process.stdout.write(`Wrote ${file}\n`);
+      process.stdout.write(`Wrote ${jsonFile}\n`);
     }
     process.stdout.write(`${count} packets decoded. Try: pktveil inspect ${exampleCapture} --json\n`);
     return 0;

@@ -33,25 +33,34 @@ export const inspectCommand: Command = {
     const anonProtocol = integerOption(values, 'anon-protocol');
     if (anonProtocol !== undefined && anonProtocol > 255)
       throw new UsageError('--anon-protocol must be 0-255');
-    await inspectFile(
-      file,
-      { json: Boolean(values.json), limit, anonProtocol },
-      new LineWriter(process.stdout),
-    );
+    await inspectFile(file, { limit, anonProtocol }, [
+      { json: Boolean(values.json), out: new LineWriter(process.stdout) },
+    ]);
     return 0;
   },
 };
 
 export interface InspectOptions {
-  json: boolean;
   limit?: number;
   anonProtocol?: number;
 }
 
-/** Decodes every packet of `file` and writes one line per packet (JSON or a summary) to `out`. */
-export async function inspectFile(file: string, options: InspectOptions, out: LineWriter): Promise<number> {
+/** Where inspect's lines go: contract JSON or the one-line summary. */
+export interface InspectOutput {
+  json: boolean;
+  out: LineWriter;
+}
+
+/**
+ * Decodes every packet of `file` once and writes one line per packet to each output (JSON or a
+ * summary). Returns the number of packets.
+ */
+export async function inspectFile(
+  file: string,
+  options: InspectOptions,
+  outputs: InspectOutput[],
+): Promise<number> {
   const parser = new PacketParser(LayerRegistry.defaults(options.anonProtocol));
-  const format = options.json ? (pkt: PacketJson) => JSON.stringify(pkt) : summaryLine;
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   let index = 0;
   for await (const pkt of readCapture(file)) {
@@ -65,10 +74,11 @@ export async function inspectFile(file: string, options: InspectOptions, out: Li
       layers: describeLayers(parser),
     };
     if (parser.error) json.error = parser.error;
-    await out.write(format(json));
+    for (const { json: asJson, out } of outputs)
+      await out.write(asJson ? JSON.stringify(json) : summaryLine(json));
     index++;
   }
-  await out.end();
+  for (const { out } of outputs) await out.end();
   return index;
 }
 

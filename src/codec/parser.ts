@@ -4,7 +4,7 @@ import { AnonView } from './anon.js';
 import { ArpView } from './arp.js';
 import { ipv4PseudoHeaderSum, ipv6PseudoHeaderSum } from './checksum.js';
 import { type DecodeError, truncated, unsupported } from './decode-error.js';
-import { classifyNattPayload, EspView } from './esp.js';
+import { classifyNattPayload, EspView, type NattPayloadKind } from './esp.js';
 import { EthernetView } from './ethernet.js';
 import { Icmpv4View, Icmpv6View } from './icmp.js';
 import { Ipv4View } from './ipv4.js';
@@ -18,7 +18,7 @@ import { UdpView } from './udp.js';
 const MAX_LAYERS = 16;
 
 /** What a UDP 4500 payload that is not ESP turned out to be (RFC 3948). */
-export type NattKind = 'ike' | 'keepalive';
+export type NattKind = Exclude<NattPayloadKind, 'esp' | 'truncated'>;
 
 /**
  * Decodes frames into preallocated views, allocating nothing per packet (only a DecodeError when a frame
