@@ -2,9 +2,10 @@
 import { captureCommand } from './capture.js';
 import { type Command, parseCommandArgs, UsageError } from './command.js';
 import { demoCommand } from './demo.js';
+import { espCommand } from './esp.js';
 import { inspectCommand } from './inspect.js';
 
-const commands: Command[] = [inspectCommand, captureCommand, demoCommand];
+const commands: Command[] = [inspectCommand, captureCommand, espCommand, demoCommand];
 
 function topLevelHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
