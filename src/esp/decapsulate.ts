@@ -108,12 +108,14 @@ export function decapsulate(
   if (sa === undefined) return 'unknown-spi';
   if (sa.expired) return 'sa-expired';
   const suite = sa.suite;
+  const keys = sa.keys;
   const ivOff = espOff + ESP_HEADER_LENGTH;
   const dataOff = ivOff + suite.ivLength;
   const icvOff = espEnd - suite.icvLength;
   const dataLength = icvOff - dataOff;
   if (dataLength < 2) return 'truncated';
-  if (suite.kind === 'cbc-hmac' && dataLength % suite.blockSize !== 0) return 'malformed';
+  // CBC decrypts whole blocks only; AEAD and null suites align to 4 bytes, which receivers need not enforce.
+  if (keys.cbc && dataLength % suite.blockSize !== 0) return 'malformed';
 
   const seqLo = readU32(src, espOff + 4);
   let seqHi = 0;
@@ -129,7 +131,6 @@ export function decapsulate(
   const headerRoom = sa.mode === 'transport' ? ihl : 0;
   const ptOff = outOff + headerRoom;
   if (ptOff + dataLength > out.length) return 'too-big';
-  const keys = sa.keys;
   const icv = src.subarray(icvOff, espEnd);
   if (keys.aead) {
     out.set(src.subarray(dataOff, icvOff), ptOff);

@@ -142,7 +142,7 @@ export class SecurityAssociation {
           `SA ${hexSpi(this.spi)}: iv has ${config.iv.length} bytes; ${this.suite.name} uses ${this.suite.ivLength}`,
         );
       this.nextIv.set(config.iv);
-      this.firstCbcIvPending = this.suite.kind === 'cbc-hmac';
+      this.firstCbcIvPending = this.suite.ivLength === 16;
     } else if (this.suite.kind === 'aead') {
       // Without an explicit start the IV counter starts at the sequence number: unique per packet for as long
       // as the sequence counter is, which the SA already guarantees (RFC 4106 §3.1).

@@ -10,6 +10,7 @@ export type SuiteName =
   | 'aes-cbc-hmac-sha1-96'
   | 'aes-cbc-hmac-sha256-128'
   | 'null-hmac-sha256-128'
+  | 'aes-cbc'
   | 'null';
 
 export type AeadAlgorithm = 'aes-gcm' | 'chacha20-poly1305';
@@ -17,8 +18,12 @@ export type HashAlgorithm = 'sha1' | 'sha256';
 
 export interface Suite {
   readonly name: SuiteName;
-  /** aead: combined mode (RFC 4106/7634); cbc-hmac: encrypt then MAC; null-hmac: integrity only; null: neither. */
-  readonly kind: 'aead' | 'cbc-hmac' | 'null-hmac' | 'null';
+  /**
+   * aead: combined mode (RFC 4106/7634); cbc-hmac: encrypt then MAC; null-hmac: integrity only (RFC 2410);
+   * cbc: confidentiality only (RFC 3602's examples; RFC 4303 §3.2 allows it but it is open to tampering);
+   * null: neither (debugging).
+   */
+  readonly kind: 'aead' | 'cbc-hmac' | 'null-hmac' | 'cbc' | 'null';
   readonly aead: AeadAlgorithm | null;
   readonly hmac: HashAlgorithm | null;
   /** Explicit IV carried in every packet. */
@@ -83,6 +88,17 @@ export const SUITES: Readonly<Record<SuiteName, Suite>> = {
     icvLength: 16,
     blockSize: 4,
     encKeyLengths: [],
+    saltLength: 0,
+  },
+  'aes-cbc': {
+    name: 'aes-cbc',
+    kind: 'cbc',
+    aead: null,
+    hmac: null,
+    ivLength: 16,
+    icvLength: 0,
+    blockSize: 16,
+    encKeyLengths: [16, 24, 32],
     saltLength: 0,
   },
   null: {
