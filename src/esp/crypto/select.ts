@@ -47,10 +47,10 @@ export function getBackend(name: BackendName): CryptoBackend | null {
 
 /**
  * Checks the keys against `suite` and keys them on one backend. `encKeyMaterial` is key ‖ 4-byte salt for
- * AEAD suites (RFC 4106 §8.1, RFC 7634 §2), the AES key for CBC suites and empty for null encryption;
- * `authKey` is the HMAC key of cbc-hmac and null-hmac suites and empty otherwise. Throws (configuration
- * errors, never packet errors) on wrong key lengths, and when `backend` is given but cannot do the suite.
- * The key bytes are copied: the caller may wipe or reuse its buffers afterwards.
+ * AEAD suites (RFC 4106 §8.1, RFC 7634 §2), the AES key for the CBC suites and empty for null encryption;
+ * `authKey` is the HMAC key of cbc-hmac and null-hmac suites and empty otherwise (AEAD, cbc, null).
+ * Throws (configuration errors, never packet errors) on wrong key lengths, and when `backend` is given
+ * but cannot do the suite. The key bytes are copied: the caller may wipe or reuse its buffers afterwards.
  */
 export function keySuite(
   suite: Suite,
