@@ -9,6 +9,7 @@ import {
   NEXT_HEADER_IPV4,
   NEXT_HEADER_IPV6,
   readU32,
+  view,
   writeU16,
 } from './esp-format.js';
 import type { SecurityAssociation } from './sa.js';
@@ -131,15 +132,16 @@ export function decapsulate(
   const headerRoom = sa.mode === 'transport' ? ihl : 0;
   const ptOff = outOff + headerRoom;
   if (ptOff + dataLength > out.length) return 'too-big';
-  const icv = src.subarray(icvOff, espEnd);
+  const icv = view(src, icvOff, espEnd);
   if (keys.aead) {
-    out.set(src.subarray(dataOff, icvOff), ptOff);
-    sa.nonce.set(src.subarray(ivOff, dataOff), 4);
-    if (!keys.aead.open(sa.nonce, sa.aad, out.subarray(ptOff, ptOff + dataLength), icv)) return 'icv';
+    out.set(view(src, dataOff, icvOff), ptOff);
+    const nonce = sa.nonce;
+    for (let i = 0; i < 8; i++) nonce[4 + i] = src[ivOff + i]!;
+    if (!keys.aead.open(nonce, sa.aad, view(out, ptOff, ptOff + dataLength), icv)) return 'icv';
   } else {
-    if (keys.mac && !keys.mac.verify(src.subarray(espOff, icvOff), sa.macExtra, icv)) return 'icv';
-    out.set(src.subarray(dataOff, icvOff), ptOff);
-    if (keys.cbc) keys.cbc.decrypt(src.subarray(ivOff, dataOff), out.subarray(ptOff, ptOff + dataLength));
+    if (keys.mac && !keys.mac.verify(view(src, espOff, icvOff), sa.macExtra, icv)) return 'icv';
+    out.set(view(src, dataOff, icvOff), ptOff);
+    if (keys.cbc) keys.cbc.decrypt(view(src, ivOff, dataOff), view(out, ptOff, ptOff + dataLength));
   }
 
   const trailerOff = ptOff + dataLength - 2;
@@ -161,7 +163,7 @@ export function decapsulate(
   switch (sa.mode) {
     case 'transport':
       if (nextHeader === NEXT_HEADER_IPV4 || nextHeader === NEXT_HEADER_IPV6) return 'unexpected-next-header';
-      out.set(src.subarray(off, off + ihl), outOff);
+      out.set(view(src, off, off + ihl), outOff);
       out[outOff + 9] = nextHeader;
       writeU16(out, outOff + 2, ihl + payloadLength);
       writeU16(out, outOff + 10, 0);

@@ -4,7 +4,14 @@ import { ESP_HEADER_LENGTH, ESP_PROTOCOL } from '../codec/esp.js';
 import { writeIpv4 } from '../codec/ip-address.js';
 import { IPV4_HEADER_LENGTH } from '../codec/ipv4.js';
 import { UDP_HEADER_LENGTH } from '../codec/udp.js';
-import { NEXT_HEADER_DUMMY, NEXT_HEADER_IPV4, NEXT_HEADER_IPV6, writeU16, writeU32 } from './esp-format.js';
+import {
+  NEXT_HEADER_DUMMY,
+  NEXT_HEADER_IPV4,
+  NEXT_HEADER_IPV6,
+  view,
+  writeU16,
+  writeU32,
+} from './esp-format.js';
 import type { SecurityAssociation } from './sa.js';
 
 /** Why an outbound packet was not encapsulated (counted by the stage as dropped.<reason>). */
@@ -90,7 +97,7 @@ export function encapsulate(
   if (typeof n === 'string') return n;
   if (transport) {
     // The original header, options and all, now announcing ESP (or UDP for NAT-T) and the new length.
-    out.set(src.subarray(off, off + ihl), outOff);
+    out.set(view(src, off, off + ihl), outOff);
     out[outOff + 9] = sa.natt ? UDP_PROTOCOL : ESP_PROTOCOL;
     writeU16(out, outOff + 2, n);
     writeU16(out, outOff + 10, 0);
@@ -171,7 +178,7 @@ function writeEsp(
   writeU32(out, espOff + 4, seqLo);
   sa.writeIv(out, ivOff);
   if (src !== out || payloadOff !== dataOff)
-    out.set(src.subarray(payloadOff, payloadOff + payloadLength), dataOff);
+    out.set(view(src, payloadOff, payloadOff + payloadLength), dataOff);
   let p = dataOff + payloadLength;
   if (tfcLength > 0) {
     out.fill(0, p, p + tfcLength);
@@ -186,20 +193,11 @@ function writeEsp(
   const keys = sa.keys;
   const icvOff = dataOff + dataLength;
   if (keys.aead) {
-    keys.aead.seal(
-      sa.nonce,
-      sa.aad,
-      out.subarray(dataOff, icvOff),
-      out.subarray(icvOff, icvOff + suite.icvLength),
-    );
+    keys.aead.seal(sa.nonce, sa.aad, view(out, dataOff, icvOff), view(out, icvOff, icvOff + suite.icvLength));
   } else {
-    if (keys.cbc) keys.cbc.encrypt(out.subarray(ivOff, dataOff), out.subarray(dataOff, icvOff));
+    if (keys.cbc) keys.cbc.encrypt(view(out, ivOff, dataOff), view(out, dataOff, icvOff));
     if (keys.mac)
-      keys.mac.compute(
-        out.subarray(espOff, icvOff),
-        sa.macExtra,
-        out.subarray(icvOff, icvOff + suite.icvLength),
-      );
+      keys.mac.compute(view(out, espOff, icvOff), sa.macExtra, view(out, icvOff, icvOff + suite.icvLength));
   }
   sa.advanceSeq();
   sa.account(payloadLength);

@@ -21,3 +21,11 @@ export function writeU32(buf: Uint8Array, off: number, v: number): void {
 export function readU32(buf: Uint8Array, off: number): number {
   return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
 }
+
+/**
+ * buf[start, end) as a plain Uint8Array view. Cheaper per packet than Buffer#subarray, which builds a
+ * Buffer through the species constructor (measured: about a third of the framing cost).
+ */
+export function view(buf: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset + start, end - start);
+}

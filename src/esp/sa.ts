@@ -212,9 +212,13 @@ export class SecurityAssociation {
     const len = this.suite.ivLength;
     if (len === 0) return;
     if (this.suite.kind === 'aead') {
-      dst.set(this.nextIv.subarray(0, 8), off);
-      this.nonce.set(this.nextIv.subarray(0, 8), 4);
-      incrementBe64(this.nextIv);
+      const iv = this.nextIv;
+      const nonce = this.nonce;
+      for (let i = 0; i < 8; i++) {
+        dst[off + i] = iv[i]!;
+        nonce[4 + i] = iv[i]!;
+      }
+      incrementBe64(iv);
     } else if (this.firstCbcIvPending) {
       dst.set(this.nextIv.subarray(0, len), off);
       this.firstCbcIvPending = false;
