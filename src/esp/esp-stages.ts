@@ -3,6 +3,7 @@ import type { Packet } from '../packet.js';
 import { countDrop, type Emit, emptyStats, type Stage, type StageStats } from '../stages/stage.js';
 import { type DecapInfo, decapsulate, newDecapInfo } from './decapsulate.js';
 import { encapsulateDummy } from './encapsulate.js';
+import { writeNatKeepalive } from './natt-keepalive.js';
 import type { SecurityAssociation } from './sa.js';
 import { SecurityAssociationDatabase } from './sad.js';
 import { TelescopeEncapsulator } from './telescope.js';
@@ -67,6 +68,15 @@ export class EspEncapStage implements Stage {
       return;
     }
     this.counters.dummies = (this.counters.dummies as number) + 1;
+    this.counters.packetsOut++;
+    emit({ data: out.subarray(LINK_HEADROOM, LINK_HEADROOM + n), ts, link: 228 });
+  }
+
+  /** Emits a NAT keepalive (RFC 3948 §2.3) for the outermost SA as a raw IPv4 packet (link type 228). */
+  emitNatKeepalive(ts: bigint, emit: Emit): void {
+    const sa = this.telescope.sas[this.telescope.sas.length - 1]!;
+    const out = this.telescope.result;
+    const n = writeNatKeepalive(sa, out, LINK_HEADROOM);
     this.counters.packetsOut++;
     emit({ data: out.subarray(LINK_HEADROOM, LINK_HEADROOM + n), ts, link: 228 });
   }

@@ -8,6 +8,7 @@ export {
   EspEncapStage,
   type EspEncapStageOptions,
 } from './esp-stages.js';
+export { NATT_KEEPALIVE_LENGTH, writeNatKeepalive } from './natt-keepalive.js';
 export { type ReplayVerdict, ReplayWindow } from './replay-window.js';
 export {
   type DfPolicy,
