@@ -84,7 +84,9 @@ describe.each([
     for (const jump of [size - 1, size, size + 1, 32 * words - 1, 32 * words, 2 ** 31]) {
       it(`after a jump of ${jump} remembers exactly the old numbers still inside the window`, () => {
         const w = fresh();
-        for (let lo = top - size + 1; lo < top; lo++) expect(receive(w, lo)).toBe('ok');
+        let refused = 0;
+        for (let lo = top - size + 1; lo < top; lo++) if (receive(w, lo) !== 'ok') refused++;
+        expect(refused).toBe(0);
         const newTop = top + jump;
         expect(receive(w, newTop)).toBe('ok');
         expect([w.topHi, w.topLo]).toEqual([hi, newTop]);
@@ -286,6 +288,32 @@ describe('ReplayWindow and forged packets', () => {
   }
 });
 
+describe('ReplayWindow and late updates', () => {
+  it('ignores an update for a number the window moved past after its check', () => {
+    // Size 64 keeps a ring of 4 words (128 numbers): 990 (block 30) shares word 2 with block 34, 1088…1119.
+    const w = new ReplayWindow(64);
+    expect(receive(w, 1000)).toBe('ok');
+    expect(w.check(990)).toBe('ok');
+    expect(receive(w, 1100)).toBe('ok'); // verified first; the window is now 1037…1100, top in block 34
+    w.update(0, 990);
+    expect([w.topHi, w.topLo]).toEqual([0, 1100]);
+    expect(judge(w, 990)).toEqual(['too-old', 0]);
+    // Had 990 set bit 30 of word 2, 1118 = 34·32 + 30 would read as a replay once the top passes it.
+    expect(receive(w, 1119)).toBe('ok');
+    expect(judge(w, 1118)).toEqual(['ok', 0]);
+  });
+
+  it('marks a late update still inside the window without moving the top back', () => {
+    const w = new ReplayWindow(64, true);
+    w.update(4, 1000);
+    expect(w.check(990)).toBe('ok');
+    expect(receive(w, 1010)).toBe('ok');
+    w.update(4, 990);
+    expect([w.topHi, w.topLo]).toEqual([4, 1010]);
+    expect(judge(w, 990)).toEqual(['replayed', 4]);
+  });
+});
+
 describe('ReplayWindow cost of a jump', () => {
   it('clears at most the ring, not one word per 32 numbers skipped', () => {
     // 2000 jumps of 2^31 skip 2^41 numbers: one word per 32 of them would be 6.9e10 writes (minutes);
@@ -343,15 +371,18 @@ type Target =
   | { kind: 'behind'; d: bigint }
   | { kind: 'edge'; k: number }
   | { kind: 'replay'; i: number }
-  | { kind: 'boundary'; epoch: number; off: number }
+  | { kind: 'recent'; i: number }
+  | { kind: 'epoch'; epoch: number; off: number }
+  | { kind: 'branch'; epoch: number; k: number }
+  | { kind: 'end'; k: bigint }
   | { kind: 'anywhere'; s: bigint };
 
 const target: fc.Arbitrary<Target> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('ahead'), d: fc.bigInt(1n, 4n) }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('ahead' as const), d: fc.bigInt(1n, 4n) }) },
   {
     weight: 3,
     arbitrary: fc.record({
-      kind: fc.constant('ahead'),
+      kind: fc.constant('ahead' as const),
       d: fc.oneof(
         fc.bigInt(1n, 140_000n),
         fc.bigInt(1n, 1n << 33n),
@@ -359,26 +390,56 @@ const target: fc.Arbitrary<Target> = fc.oneof(
       ),
     }),
   },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('behind'), d: fc.bigInt(0n, 140_000n) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('behind'), d: fc.bigInt(0n, 1n << 33n) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('edge'), k: fc.integer({ min: -3, max: 3 }) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('replay'), i: fc.nat() }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('behind' as const), d: fc.bigInt(0n, 140_000n) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('behind' as const), d: fc.bigInt(0n, 1n << 33n) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('edge' as const), k: fc.integer({ min: -3, max: 3 }) }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('replay' as const), i: fc.nat() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('recent' as const), i: fc.integer({ min: 1, max: 16 }) }),
+  },
   {
     weight: 3,
     arbitrary: fc.record({
-      kind: fc.constant('boundary'),
+      kind: fc.constant('epoch' as const),
       epoch: fc.integer({ min: -1, max: 2 }),
       off: fc.oneof(fc.integer({ min: -70, max: 70 }), fc.integer({ min: -140_000, max: 140_000 })),
     }),
   },
   {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('branch' as const),
+      epoch: fc.integer({ min: 0, max: 1 }),
+      k: fc.integer({ min: -2, max: 2 }),
+    }),
+  },
+  {
     weight: 1,
-    arbitrary: fc.record({ kind: fc.constant('anywhere'), s: fc.bigInt({ min: 0n, max: MAX_ESN }) }),
+    arbitrary: fc.record({
+      kind: fc.constant('end' as const),
+      k: fc.oneof(fc.bigInt(0n, 70n), fc.bigInt(0n, 140_000n)),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('anywhere' as const), s: fc.bigInt({ min: 0n, max: MAX_ESN }) }),
   },
 );
 
-/** A packet: where its number comes from, and whether its ICV fails (a forgery: checked, never updated). */
-const packet = fc.record({ target, forged: fc.integer({ min: 0, max: 7 }).map((n) => n === 0) });
+/**
+ * A packet: where its number comes from; whether its ICV fails (a forgery: checked, never updated); whether
+ * its update comes late, after the next packet's check and update (a decapsulator that verifies
+ * asynchronously), by which time the window may have moved past it.
+ */
+const packet = fc.record({
+  target,
+  forged: fc.integer({ min: 0, max: 7 }).map((n) => n === 0),
+  late: fc.integer({ min: 0, max: 7 }).map((n) => n === 0),
+});
 
 function trueNumber(m: Model, t: Target, sent: bigint[]): bigint {
   let s: bigint;
@@ -395,9 +456,20 @@ function trueNumber(m: Model, t: Target, sent: bigint[]): bigint {
     case 'replay':
       s = sent.length ? sent[t.i % sent.length]! : m.top;
       break;
-    case 'boundary':
-      // Near the start of the top's epoch, the next ones, or (without ESN) near 2^32 − 1 and 0.
+    case 'recent':
+      s = sent.length ? sent[Math.max(0, sent.length - t.i)]! : m.top;
+      break;
+    case 'epoch':
+      // Near the start of the top's epoch or its neighbours; without ESN, near 2^32 − 1 and 0.
       s = ((m.top >> 32n) + BigInt(t.epoch)) * B32 + BigInt(t.off);
+      break;
+    case 'branch':
+      // A low half of about W − 1, where Appendix A switches between its two cases once it is the top.
+      s = ((m.top >> 32n) + BigInt(t.epoch)) * B32 + m.size - 1n + BigInt(t.k);
+      break;
+    case 'end':
+      // The end of the sequence space (2^64 − 1 with ESN, 2^32 − 1 without).
+      s = MAX_ESN - t.k;
       break;
     case 'anywhere':
       s = t.s;
@@ -406,18 +478,37 @@ function trueNumber(m: Model, t: Target, sent: bigint[]): bigint {
   return m.esn ? BigInt.asUintN(64, s) : BigInt.asUintN(32, s);
 }
 
+/** Marks s as received as the window does: unless it has fallen out of the window meanwhile. */
+function modelUpdate(m: Model, s: bigint): void {
+  if (s <= m.top - m.size) return;
+  m.seen.add(s);
+  if (s > m.top) m.top = s;
+}
+
 describe('ReplayWindow against a set-and-top model', () => {
   for (const esn of [false, true]) {
     it(`agrees on every verdict, inferred high half and top (esn ${esn})`, () => {
       fc.assert(
         fc.property(
           fc.constantFrom(32, 64, 100, 1024, 4096, 65536),
-          fc.array(packet, { maxLength: 400 }),
-          (size, packets) => {
+          // Where the SA stands when the packets start: new, or long running (up to the end of the space).
+          fc.oneof(
+            fc.constant(0n),
+            fc.bigInt({ min: 0n, max: MAX_ESN }),
+            fc.bigInt({ min: MAX_ESN - 140_000n, max: MAX_ESN }),
+          ),
+          fc.array(packet, { minLength: 1, maxLength: 300, size: 'max' }),
+          (size, startAt, packets) => {
             const w = new ReplayWindow(size, esn);
             const m: Model = { esn, size: BigInt(size), top: 0n, seen: new Set() };
+            const start = esn ? startAt : BigInt.asUintN(32, startAt);
+            if (start > 0n) {
+              w.update(Number(start >> 32n), Number(start & (B32 - 1n)));
+              modelUpdate(m, start);
+            }
             const sent: bigint[] = [];
-            for (const [n, { target: t, forged }] of packets.entries()) {
+            let pending: { s: bigint; hi: number; lo: number } | null = null;
+            for (const [n, { target: t, forged, late }] of packets.entries()) {
               const s = trueNumber(m, t, sent);
               sent.push(s);
               const lo = Number(s & (B32 - 1n));
@@ -432,16 +523,22 @@ describe('ReplayWindow against a set-and-top model', () => {
                 expect(w.inferredHi, at).toBe(Number(s >> 32n));
               }
               // The ICV is computed with the inferred high half: it verifies only for the true number.
-              if (verdict === 'ok' && !forged && inferred === s) {
+              const authentic = verdict === 'ok' && !forged && inferred === s;
+              if (authentic && !late) {
                 w.update(w.inferredHi, lo);
-                m.seen.add(s);
-                if (s > m.top) m.top = s;
+                modelUpdate(m, s);
               }
+              if (pending) {
+                w.update(pending.hi, pending.lo);
+                modelUpdate(m, pending.s);
+                pending = null;
+              }
+              if (authentic && late) pending = { s, hi: w.inferredHi, lo };
               expect([w.topHi, w.topLo], at).toEqual([Number(m.top >> 32n), Number(m.top & (B32 - 1n))]);
             }
           },
         ),
-        { numRuns: 400 },
+        { numRuns: 300 },
       );
     });
   }
