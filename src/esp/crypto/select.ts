@@ -92,7 +92,8 @@ function keyOn(
       const keyLength = encKeyMaterial.length - suite.saltLength;
       const aead = b.aead(suite.aead!, encKeyMaterial.subarray(0, keyLength), suite.icvLength);
       if (!aead) return null;
-      const salt = encKeyMaterial.slice(keyLength);
+      // A copy (Buffer's slice is a view): the caller may wipe its keying material after keying.
+      const salt = Uint8Array.from(encKeyMaterial.subarray(keyLength));
       return { backend: b.name, aead, cbc: null, mac: null, salt };
     }
     case 'cbc-hmac': {
