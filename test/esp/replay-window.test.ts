@@ -109,7 +109,7 @@ describe('ReplayWindow without ESN', () => {
     const w = new ReplayWindow(64);
     expect(judge(w, 0)).toEqual(['too-old', 0]);
     expect(judge(w, 1)).toEqual(['ok', 0]);
-    // The update path refuses 0 too: it would otherwise mark bit 0 of the ring.
+    // An update with 0 (a caller's mistake: check() never passes it) changes nothing either.
     w.update(0, 0);
     expect([w.topHi, w.topLo]).toEqual([0, 0]);
     expect(receive(w, 1)).toBe('ok');
