@@ -4,11 +4,22 @@
  */
 import { captureReadBench } from './capture-read.js';
 import { decodeBench } from './decode.js';
+import { espDecapBench, espEncapBench, espVsScapyBench } from './esp.js';
+import { espCliBench } from './esp-cli.js';
 import { heapBench } from './heap.js';
 import { runBenches } from './lib/bench-context.js';
 import { pcapThroughputBench } from './pcap-throughput.js';
 
-export const benches = [decodeBench, captureReadBench, pcapThroughputBench, heapBench];
+export const benches = [
+  decodeBench,
+  captureReadBench,
+  pcapThroughputBench,
+  heapBench,
+  espEncapBench,
+  espDecapBench,
+  espVsScapyBench,
+  espCliBench,
+];
 
 process.exitCode = await runBenches(benches, process.argv.slice(2)).catch((e: unknown) => {
   process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
