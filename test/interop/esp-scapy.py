@@ -292,10 +292,12 @@ class Sa:
     def decrypt(self, ip_bytes):
         """(inner bytes, layer report); raises on any failure."""
         ip = IP(ip_bytes)
-        natt = False
+        natt = None
         if ip.proto == 17:
+            natt = {'srcPort': ip[UDP].sport, 'dstPort': ip[UDP].dport}
             ip_bytes = natt_unwrap(ip_bytes)
-            ip, natt = IP(ip_bytes), True
+            ip = IP(ip_bytes)
+        outer = {'src': ip.src, 'dst': ip.dst}
         esp = ip[ESP]
         low = esp.seq
         high = self.infer_high(low)
@@ -328,7 +330,7 @@ class Sa:
         padding = plain[len(plain) - 2 - pad_len:len(plain) - 2]
         self.highest = max(self.highest, seq)  # integrity verified: the window may move
         inner_bytes = raw(inner)
-        layer = {'spi': self.spi, 'seq': str(seq), 'natt': natt, 'iv': iv.hex(), 'nextHeader': next_header,
+        layer = {'spi': self.spi, 'seq': str(seq), 'outer': outer, 'natt': natt, 'iv': iv.hex(), 'nextHeader': next_header,
                  'padLength': pad_len, 'padOk': padding == bytes(range(1, pad_len + 1))}
         if self.mode == 'tunnel':
             total = IP(inner_bytes).len
