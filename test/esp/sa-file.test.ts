@@ -162,6 +162,14 @@ describe('SA file', () => {
       expect(() => readSaFile(path)).toThrow(`${path}: ${message}`);
     });
 
+    it('tunnel: a TTL that is not a number is named as the tunnel field, with the file', () => {
+      const path = saFile({ ...example, tunnel: { src: '198.18.0.1', dst: '198.18.0.2', ttl: '64' } });
+      const escaped = path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      expect(() => new SecurityAssociation(readSaFile(path))).toThrow(
+        new RegExp(`^${escaped}: "tunnel" .*ttl`),
+      );
+    });
+
     it('a file that is not JSON, not one object, or not there is named too', () => {
       const broken = saFile('{"spi": 1,');
       expect(() => readSaFile(broken)).toThrow(new RegExp(`^SA file ${broken}: .*JSON`));

@@ -15,6 +15,7 @@ import {
   SUITE_NAMES,
   saConfig,
   sadOf,
+  saPair,
   seal,
   u32,
   udpPacket,
@@ -324,6 +325,16 @@ describe('lifetimes', () => {
       { type: 'hard-lifetime', limit: 'bytes', packets: 6 },
     ]);
     expect(tx.bytes).toBe(6 * inner.length);
+  });
+
+  it('count the same bytes at both ends for a packet with TFC padding', () => {
+    // Byte lifetimes are configured alike on both ends; if they counted different bytes, the receiver
+    // would expire (and drop traffic) while the sender still thinks the SA is young.
+    const config = saConfig('aes-gcm-16', 'tunnel', { tfcPadTo: 300 });
+    const { tx, rx } = saPair(config);
+    const inner = udpPacket();
+    expect(open(sadOf(rx), mustSeal(tx, inner))).toEqual(inner);
+    expect(rx.bytes).toBe(tx.bytes);
   });
 
   it('count both limits independently, one event each', () => {
