@@ -726,6 +726,42 @@ describe('decapsulate refuses what cannot be its ESP', () => {
     expect(open(sad, pkt)).toEqual(udpPacket());
   });
 
+  it('authentic packets whose padding is not 1, 2, 3, … or too long are bad-padding, and leave the window', () => {
+    // null-hmac keeps the trailer in clear, so a sender that pads wrongly can be imitated: change the
+    // trailer, then compute the ICV again with the SA's own key.
+    const { tx, rx } = saPair(saConfig('null-hmac-sha256-128', 'tunnel'));
+    const inner = udpPacket(); // 59 bytes: padding 1 2 3, pad length 3, Next Header 4
+    const genuine = mustSeal(tx, inner);
+    const icvOff = genuine.length - 16;
+    const trailer = icvOff - 2;
+    expect(genuine.subarray(trailer - 3, icvOff)).toEqual(Buffer.from([1, 2, 3, 3, 4]));
+    const resigned = (edit: (b: Buffer) => void) => {
+      const b = Buffer.from(genuine);
+      edit(b);
+      tx.keys.mac!.compute(b.subarray(20, icvOff), new Uint8Array(0), b.subarray(icvOff));
+      return b;
+    };
+    expect(
+      open(
+        sadOf(rx),
+        resigned(() => {}),
+      ),
+    ).toEqual(inner); // re-signing alone changes nothing
+    const cases = [
+      resigned((b) => (b[trailer - 2] = 7)), // 1 7 3
+      resigned((b) => (b[trailer - 3] = 0)), // 0 2 3
+      resigned((b) => (b[trailer] = 2)), // pad length 2: 2 3 ≠ 1 2
+      resigned((b) => (b[trailer] = 200)), // longer than the payload
+    ];
+    // A fresh receiver per case: each packet carries sequence number 1.
+    for (const pkt of cases) {
+      const receiver = new SecurityAssociation(saConfig('null-hmac-sha256-128', 'tunnel'));
+      expect(open(sadOf(receiver), pkt)).toBe('bad-padding');
+      expect([receiver.replay!.topLo, receiver.packets]).toEqual([0, 0]);
+      expect(open(sadOf(receiver), genuine)).toEqual(inner);
+    }
+  });
+
   it('transport mode refuses a tunnelled packet (Next Header 4) and tunnel mode a transport one', () => {
     const inner = udpPacket();
     const tunnelTx = new SecurityAssociation(saConfig('aes-gcm-16', 'tunnel'));
