@@ -42,7 +42,14 @@ export const espCommand: Command = {
     if (statsFormat !== undefined && statsFormat !== 'json')
       throw new UsageError(`--stats takes 'json', got '${statsFormat}'`);
 
-    const sas = saFiles.map((file) => new SecurityAssociation(readSaFile(file)));
+    const sas = saFiles.map((file) => {
+      const config = readSaFile(file);
+      try {
+        return new SecurityAssociation(config);
+      } catch (err) {
+        throw new Error(`SA file ${file}: ${(err as Error).message}`);
+      }
+    });
     const stage = action === 'encap' ? new EspEncapStage(sas) : new EspDecapStage(sas);
     const stats = await transformCaptureFile(input, output, stage);
     if (statsFormat === 'json') process.stdout.write(`${JSON.stringify(contractStats(stats))}\n`);

@@ -5,7 +5,9 @@ import type { Stage, StageStats } from '../stages/stage.js';
 
 /**
  * Runs a capture file through a stage into another capture file of the same format (pcap stays pcap, pcapng
- * stays pcapng) and link type, in virtual time. Returns the stage's stats.
+ * stays pcapng) and link type, in virtual time. Returns the stage's stats, where `packetsOut` counts the
+ * packets written and a packet the file cannot hold (e.g. an IPv6 packet out of a tunnel in a
+ * LINKTYPE_IPV4 file) is counted as `dropped['link-type']`.
  */
 export async function transformCaptureFile(input: string, output: string, stage: Stage): Promise<StageStats> {
   const reader = readCapture(input);
@@ -25,12 +27,23 @@ export async function transformCaptureFile(input: string, output: string, stage:
       return: () => it.return?.() ?? Promise.resolve({ done: true, value: undefined }),
     }),
   };
+  let unwritable = 0;
+  const sink = (pkt: Packet) => {
+    if (writer.acceptsLink(pkt.link)) writer.write(pkt);
+    else unwritable++;
+  };
   try {
-    await runStage(source, stage, (pkt) => writer.write(pkt), { drain: writer });
+    await runStage(source, stage, sink, { drain: writer });
   } finally {
     await writer.close();
   }
-  return stage.stats();
+  const stats = stage.stats();
+  if (unwritable === 0) return stats;
+  return {
+    ...stats,
+    packetsOut: stats.packetsOut - unwritable,
+    dropped: { ...stats.dropped, 'link-type': (stats.dropped['link-type'] ?? 0) + unwritable },
+  };
 }
 
 function inputLink(reader: ReturnType<typeof readCapture>): number | undefined {

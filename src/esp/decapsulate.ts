@@ -153,13 +153,30 @@ export function decapsulate(
 
   replay?.update(seqHi, seqLo);
   const payloadLength = padOff - ptOff;
-  sa.account(payloadLength);
   info.sa = sa;
   info.nextHeader = nextHeader;
   info.seqHi = seqHi;
   info.seqLo = seqLo;
-  if (nextHeader === NEXT_HEADER_DUMMY) return 'dummy';
+  const result =
+    nextHeader === NEXT_HEADER_DUMMY
+      ? 'dummy'
+      : deliver(sa, src, off, ihl, out, outOff, payloadLength, nextHeader);
+  // Lifetimes count what the sender counted: the payload without TFC padding (the inner packet in tunnel mode).
+  sa.account(typeof result === 'number' && sa.mode === 'tunnel' ? result : payloadLength);
+  return result;
+}
 
+/** The decrypted payload as the SA's mode hands it on. */
+function deliver(
+  sa: SecurityAssociation,
+  src: Uint8Array,
+  off: number,
+  ihl: number,
+  out: Uint8Array,
+  outOff: number,
+  payloadLength: number,
+  nextHeader: number,
+): number | DecapDrop {
   switch (sa.mode) {
     case 'transport':
       if (nextHeader === NEXT_HEADER_IPV4 || nextHeader === NEXT_HEADER_IPV6) return 'unexpected-next-header';

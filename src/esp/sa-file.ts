@@ -62,7 +62,10 @@ export function parseSaJson(json: unknown, where = 'SA'): SaConfig {
     if (typeof t !== 'object' || typeof t.src !== 'string' || typeof t.dst !== 'string')
       fail('tunnel', 'must be {"src": "a.b.c.d", "dst": "a.b.c.d"} or null');
     config.tunnel = { src: t.src as string, dst: t.dst as string };
-    if (t.ttl !== undefined) config.tunnel.ttl = t.ttl as number;
+    if (t.ttl !== undefined) {
+      if (typeof t.ttl !== 'number') fail('tunnel', 'ttl must be a number 1..255');
+      config.tunnel.ttl = t.ttl as number;
+    }
     if (t.df !== undefined) {
       if (t.df !== 'copy' && t.df !== 'set' && t.df !== 'clear')
         fail('tunnel', 'df must be copy, set or clear');

@@ -115,11 +115,16 @@ export class SecurityAssociation {
       throw new Error(
         `SA ${hexSpi(config.spi)}: unknown suite "${config.suite}"; use one of ${Object.keys(SUITES).join(', ')}`,
       );
+    if (config.mode !== 'tunnel' && config.mode !== 'transport' && config.mode !== 'iptfs')
+      throw new Error(`SA ${hexSpi(config.spi)}: mode "${config.mode}" is not tunnel, transport or iptfs`);
     this.spi = config.spi;
     this.mode = config.mode;
     this.suite = SUITES[config.suite];
     this.esn = config.esn ?? false;
-    this.keys = keySuite(this.suite, config.encKey, config.authKey ?? new Uint8Array(0), config.backend);
+    const where = `SA ${hexSpi(config.spi)}`;
+    this.keys = about(where, 'encKey/authKey', () =>
+      keySuite(this.suite, config.encKey, config.authKey ?? new Uint8Array(0), config.backend),
+    );
     this.nonce.set(this.keys.salt, 0);
     this.aad = new Uint8Array(this.esn ? 12 : 8);
     writeU32(this.aad, 0, this.spi);
@@ -156,13 +161,14 @@ export class SecurityAssociation {
       throw new Error(
         `SA ${hexSpi(this.spi)}: esn needs anti-replay (replayWindow > 0) to infer the high half`,
       );
-    this.replay = window === 0 ? null : new ReplayWindow(window, this.esn);
+    this.replay =
+      window === 0 ? null : about(where, 'replayWindow', () => new ReplayWindow(window, this.esn));
 
     const tunnel = config.tunnel ?? null;
     if ((this.mode === 'tunnel' || this.mode === 'iptfs') && !tunnel)
       throw new Error(`SA ${hexSpi(this.spi)}: ${this.mode} mode needs "tunnel": {"src","dst"}`);
-    this.tunnelSrc = tunnel ? parseIpv4(tunnel.src) : 0;
-    this.tunnelDst = tunnel ? parseIpv4(tunnel.dst) : 0;
+    this.tunnelSrc = tunnel ? about(where, 'tunnel.src', () => parseIpv4(tunnel.src)) : 0;
+    this.tunnelDst = tunnel ? about(where, 'tunnel.dst', () => parseIpv4(tunnel.dst)) : 0;
     this.ttl = tunnel?.ttl ?? 64;
     if (!Number.isInteger(this.ttl) || this.ttl < 1 || this.ttl > 255)
       throw new Error(`SA ${hexSpi(this.spi)}: tunnel ttl ${this.ttl} must be 1..255`);
@@ -256,6 +262,15 @@ export class SecurityAssociation {
       this.expired = true;
       this.onEvent?.({ type: 'hard-lifetime', limit, sa: this });
     }
+  }
+}
+
+/** Runs a piece of configuration checking and names the field in whatever it throws. */
+function about<T>(where: string, field: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw new Error(`${where}: ${field}: ${(err as Error).message}`);
   }
 }
 
