@@ -16,10 +16,30 @@ export function readSaFile(path: string): SaConfig {
   return parseSaJson(json, path);
 }
 
+const SA_FILE_FIELDS = [
+  'spi',
+  'mode',
+  'suite',
+  'encKey',
+  'authKey',
+  'esn',
+  'seq',
+  'iv',
+  'replayWindow',
+  'tunnel',
+  'tfcPadTo',
+  'natt',
+  'backend',
+];
+
 export function parseSaJson(json: unknown, where = 'SA'): SaConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     throw new Error(`${where}: expected one JSON object`);
   const o = json as Record<string, unknown>;
+  // A misspelt field ("tfcpadto") would otherwise silently mean its default.
+  for (const key of Object.keys(o))
+    if (!SA_FILE_FIELDS.includes(key))
+      throw new Error(`${where}: unknown field "${key}"; the fields are ${SA_FILE_FIELDS.join(', ')}`);
   const fail = (field: string, want: string): never => {
     throw new Error(`${where}: "${field}" ${want}, got ${JSON.stringify(o[field])}`);
   };

@@ -180,3 +180,11 @@ describe('SA file', () => {
     });
   });
 });
+
+describe('SA file field names', () => {
+  it('refuses a misspelt field instead of silently using the default', () => {
+    expect(() => parseSaJson({ spi: 1, mode: 'tunnel', suite: 'null', tfcpadto: 500 }, 'x.json')).toThrow(
+      'x.json: unknown field "tfcpadto"; the fields are spi, mode, suite,',
+    );
+  });
+});
