@@ -11,6 +11,8 @@ export interface BenchOptions {
   quick: boolean;
   /** Run only the benchmarks whose name contains this. */
   only: string | null;
+  /** Leave out the benchmarks whose name contains this. */
+  skip: string | null;
 }
 
 export interface BenchContext {
@@ -25,14 +27,15 @@ export interface Bench {
   run(ctx: BenchContext): Promise<void>;
 }
 
-export const USAGE = `usage: bench/run.ts [--json] [--quick] [--only SUBSTRING]
+export const USAGE = `usage: bench/run.ts [--json] [--quick] [--only SUBSTRING] [--skip SUBSTRING]
   --json        one JSON line per figure on stdout: {"name","unit","value","baseline","baselineValue","ratio"}
   --quick       short runs (smoke test; the figures are rough)
-  --only S      run only the benchmarks whose name contains S`;
+  --only S      run only the benchmarks whose name contains S
+  --skip S      leave out the benchmarks whose name contains S`;
 
 /** Parses the options; throws with a message naming the bad argument. */
 export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
-  const options: BenchOptions = { json: false, quick: false, only: null };
+  const options: BenchOptions = { json: false, quick: false, only: null, skip: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--json') options.json = true;
@@ -43,6 +46,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
         throw new Error('--only needs a substring of a benchmark name');
       options.only = value;
     } else if (arg.startsWith('--only=')) options.only = arg.slice('--only='.length);
+    else if (arg === '--skip') {
+      const value = argv[++i];
+      if (value === undefined || value.startsWith('--'))
+        throw new Error('--skip needs a substring of a benchmark name');
+      options.skip = value;
+    } else if (arg.startsWith('--skip=')) options.skip = arg.slice('--skip='.length);
     else if (arg === '--help' || arg === '-h') return 'help';
     else throw new Error(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
   }
@@ -64,11 +73,13 @@ export async function runBenches(benches: Bench[], argv: string[]): Promise<numb
     );
     return 0;
   }
-  const only = options.only;
-  const selected = only === null ? benches : benches.filter((b) => b.name.includes(only));
+  const { only, skip } = options;
+  const selected = benches.filter(
+    (b) => (only === null || b.name.includes(only)) && (skip === null || !b.name.includes(skip)),
+  );
   if (selected.length === 0) {
     process.stderr.write(
-      `no benchmark name contains ${JSON.stringify(only)}: ${benches.map((b) => b.name).join(', ')}\n`,
+      `no benchmark ${skip === null ? `name contains ${JSON.stringify(only)}` : `selected by ${JSON.stringify({ only, skip })}`}: ${benches.map((b) => b.name).join(', ')}\n`,
     );
     return 2;
   }
