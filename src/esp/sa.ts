@@ -64,6 +64,7 @@ export type SaEvent =
   | { type: 'sequence-exhausted'; sa: SecurityAssociation };
 
 const MAX_U32 = 0xffffffff;
+const IV_POOL_BYTES = 4096;
 
 /**
  * One ESP security association: keys expanded once, the outbound sequence counter (and AEAD IV counter),
@@ -106,6 +107,13 @@ export class SecurityAssociation {
   private readonly nextIv: Uint8Array;
   private firstCbcIvPending: boolean;
   private readonly lifetime: { packets: LifetimeLimit; bytes: LifetimeLimit };
+  private readonly hasLifetime: boolean;
+  /**
+   * Random bytes for CBC IVs, refilled 4 KiB at a time: one randomFillSync per packet cost about 1.6 µs,
+   * most of a small packet's encapsulation. Every byte is used once.
+   */
+  private ivPool: Uint8Array | null = null;
+  private ivPoolUsed = 0;
   private softRaised = { packets: false, bytes: false };
 
   constructor(config: SaConfig) {
@@ -186,6 +194,8 @@ export class SecurityAssociation {
         if (!Number.isInteger(port) || port < 1 || port > 65535)
           throw new Error(`SA ${hexSpi(this.spi)}: natt port ${port} must be 1..65535`);
     this.lifetime = { packets: config.lifetime?.packets ?? {}, bytes: config.lifetime?.bytes ?? {} };
+    const { packets, bytes } = this.lifetime;
+    this.hasLifetime = [packets.soft, packets.hard, bytes.soft, bytes.hard].some((v) => v !== undefined);
   }
 
   /** Next outbound sequence number as a bigint (for display and tests; the hot path uses seqHi/seqLo). */
@@ -229,7 +239,14 @@ export class SecurityAssociation {
       dst.set(this.nextIv.subarray(0, len), off);
       this.firstCbcIvPending = false;
     } else {
-      randomFillSync(dst, off, len);
+      let pool = this.ivPool;
+      if (pool === null || this.ivPoolUsed + len > pool.length) {
+        pool ??= this.ivPool = new Uint8Array(IV_POOL_BYTES);
+        randomFillSync(pool);
+        this.ivPoolUsed = 0;
+      }
+      for (let i = 0; i < len; i++) dst[off + i] = pool[this.ivPoolUsed + i]!;
+      this.ivPoolUsed += len;
     }
   }
 
@@ -248,6 +265,7 @@ export class SecurityAssociation {
   account(bytes: number): void {
     this.packets++;
     this.bytes += bytes;
+    if (!this.hasLifetime) return;
     this.checkLimit('packets', this.packets);
     this.checkLimit('bytes', this.bytes);
   }
