@@ -7,7 +7,6 @@
  * the two sides are timed doing the same, correct work. pktveil's time is measured in-process (module
  * loading excluded); tcpdump's is the child's wall time, process start included (a few ms).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { buildCorpus } from './lib/corpus.js';
 import { firstDifference } from './lib/files-identical.js';
 import { writeGeneratedPcap } from './lib/pcap-file.js';
 import { figure } from './lib/report.js';
+import { copyWithTcpdump, tcpdumpMissing } from './lib/tcpdump-copy.js';
 
 const RUNS = 3;
 
@@ -35,27 +35,6 @@ async function copyWithPktveil(input: string, output: string): Promise<number> {
     await writer.close();
   }
   return (performance.now() - began) / 1000;
-}
-
-/** Copies `input` to `output` with tcpdump; returns the child's wall time in seconds. */
-function copyWithTcpdump(input: string, output: string): number {
-  // As root tcpdump may switch to an unprivileged user before opening the output; keep root so it can
-  // write into our private temporary directory.
-  const asRoot = process.getuid?.() === 0 ? ['-Z', 'root'] : [];
-  const began = performance.now();
-  const result = spawnSync('tcpdump', [...asRoot, '-r', input, '-w', output], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const seconds = (performance.now() - began) / 1000;
-  if (result.error) throw result.error;
-  if (result.status !== 0)
-    throw new Error(`tcpdump exited with ${result.status}: ${result.stderr.toString().trim()}`);
-  return seconds;
-}
-
-function tcpdumpMissing(): string | null {
-  const probe = spawnSync('tcpdump', ['--version'], { stdio: 'ignore' });
-  return probe.error || probe.status !== 0 ? 'tcpdump is not installed (apt-get install tcpdump)' : null;
 }
 
 export const pcapThroughputBench: Bench = {
