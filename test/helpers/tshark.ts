@@ -137,6 +137,8 @@ export interface TsharkFieldsOptions {
   prefs?: readonly string[];
   /** Kill tshark after this long; default 120 s. */
   timeoutMs?: number;
+  /** "Decode As" rules (-d layer==selector,protocol), e.g. 'udp.port==1-65535,data'. */
+  decodeAs?: readonly string[];
 }
 
 /**
@@ -162,6 +164,7 @@ export function tsharkFields(
     'separator=\t',
   ];
   if (options.filter !== undefined) args.push('-Y', options.filter);
+  for (const rule of options.decodeAs ?? []) args.push('-d', rule);
   for (const p of options.prefs ?? tsharkPrefs) args.push('-o', p);
   for (const f of fields) args.push('-e', f);
   const timeout = options.timeoutMs ?? 120_000;
