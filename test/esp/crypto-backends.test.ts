@@ -9,7 +9,7 @@ import { availableBackends, getBackend, keySuite } from '../../src/esp/crypto/se
 import { loadSodiumBackend } from '../../src/esp/crypto/sodium-backend.js';
 import { type AeadAlgorithm, type HashAlgorithm, SUITES, type SuiteName } from '../../src/esp/suites.js';
 import { hex, junk } from '../helpers/bytes.js';
-import { systemTestsRequired } from '../helpers/system.js';
+import { describeSystem } from '../helpers/system.js';
 import { readVectors } from '../helpers/vectors.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -229,14 +229,9 @@ const bytes = (n: number, fill = 0x42) => Buffer.alloc(n, fill);
 
 // ---------------------------------------------------------------------------------------------------------
 
-describe('sodium-native on this machine', () => {
-  const reason = loadSodiumBackend() === null ? 'sodium-native did not load' : null;
-  if (reason && !systemTestsRequired) {
-    it.skip(`[skipped: ${reason}; the sodium backend's cases do not run]`, () => {});
-    return;
-  }
+describeSystem('sodium-native on this machine', ['sodium-native'], () => {
   it('loads, so every case below also runs on the sodium backend', () => {
-    if (reason) throw new Error(`${reason} (PKTVEIL_REQUIRE_SYSTEM_TESTS=1 forbids skipping)`);
+    expect(loadSodiumBackend()).not.toBeNull();
     expect(backends.map((b) => b.name)).toEqual(['sodium', 'node', 'noble']);
   });
 

@@ -15,7 +15,8 @@ export type Requirement =
   | 'scapy'
   | 'ethtool'
   | 'cap'
-  | 'raw-socket';
+  | 'raw-socket'
+  | 'sodium-native';
 
 const require = createRequire(import.meta.url);
 
@@ -37,16 +38,17 @@ const probes: Record<Requirement, () => string | null> = {
   scapy: () =>
     runs('/usr/bin/python3', ['-c', 'import scapy']) ? null : 'needs scapy (apt-get install python3-scapy)',
   ethtool: () => (runs('ethtool', ['--version']) ? null : 'needs ethtool (apt-get install ethtool)'),
-  cap: () => loads('cap'),
-  'raw-socket': () => loads('raw-socket'),
+  cap: () => loads('cap', 'apt-get install libpcap-dev, then npm install'),
+  'raw-socket': () => loads('raw-socket', 'apt-get install libpcap-dev, then npm install'),
+  'sodium-native': () => loads('sodium-native', 'npm install; it ships prebuilt binaries'),
 };
 
-function loads(pkg: string): string | null {
+function loads(pkg: string, howToGet: string): string | null {
   try {
     require(pkg);
     return null;
   } catch {
-    return `needs the optional addon ${pkg} (apt-get install libpcap-dev, then npm install)`;
+    return `needs the optional addon ${pkg} (${howToGet})`;
   }
 }
 
