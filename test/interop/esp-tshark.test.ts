@@ -15,12 +15,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { seededRandom } from '../../bench/lib/corpus.js';
 import { ipv4PseudoHeaderSum } from '../../src/codec/checksum.js';
 import { echoRest, Icmpv4Repr } from '../../src/codec/icmp.js';
 import { parseIpv4 } from '../../src/codec/ip-address.js';
 import { Ipv4Repr } from '../../src/codec/ipv4.js';
 import { TcpFlags, TcpRepr } from '../../src/codec/tcp.js';
 import { UdpRepr } from '../../src/codec/udp.js';
+import type { SuiteName as EspSuiteName } from '../../src/esp/suites.js';
 import { parseCaptureBuffer, writeCapture } from '../../src/io/capture-file.js';
 import { LinkType } from '../../src/packet.js';
 import { type CliResult, runCli } from '../helpers/cli.js';
@@ -31,14 +33,8 @@ const PACKETS = 150;
 const TRANSPORT = { src: '198.18.0.1', dst: '198.18.0.2' };
 const TUNNEL = { src: '198.18.255.1', dst: '198.18.255.2' };
 
-type SuiteName =
-  | 'aes-gcm-16'
-  | 'aes-gcm-12'
-  | 'aes-gcm-8'
-  | 'chacha20-poly1305'
-  | 'aes-cbc-hmac-sha1-96'
-  | 'aes-cbc-hmac-sha256-128'
-  | 'null-hmac-sha256-128';
+/** tshark 4.0's esp_sa table has no entry for encryption without integrity. */
+type SuiteName = Exclude<EspSuiteName, 'aes-cbc' | 'null'>;
 type Mode = 'tunnel' | 'transport';
 
 /** The SA's keys and tshark's names for its algorithms (value strings of packet-ipsec.c's esp_sa table). */
@@ -120,21 +116,9 @@ function espSaUat(c: Case): string {
   return `uat:esp_sa:"IPv4","${ends.src}","${ends.dst}","${spi}","${s.enc}","${hexKey(c.encKey)}","${s.auth}","${hexKey(c.authKey)}"`;
 }
 
-/** mulberry32: a small seeded generator, so a failing run's packets can be made again. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /** Random UDP, TCP and ICMP echo packets between the transport endpoints, 0–1400 bytes of data. */
 function innerPackets(seed: number): Buffer[] {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const int = (n: number) => Math.floor(r() * n);
   // Ports away from the ones tshark would dissect as tunnels (4789, 2152, 3544 …) or NAT-T (500, 4500).
   const port = () => 40000 + int(7000);
