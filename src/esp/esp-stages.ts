@@ -38,9 +38,7 @@ export class EspEncapStage implements Stage {
     const data = pkt.data;
     const netOff = networkOffset(data, pkt.link, this.version);
     if (netOff < 0 || netOff > LINK_HEADROOM || this.version.ip !== 4) {
-      this.counters.passedThrough = (this.counters.passedThrough as number) + 1;
-      this.counters.packetsOut++;
-      emit(pkt);
+      passThrough(this.counters, pkt, emit);
       return;
     }
     const n = this.telescope.wrap(data, netOff, data.length - netOff);
@@ -124,7 +122,7 @@ export class EspDecapStage implements Stage {
     const data = pkt.data;
     const netOff = networkOffset(data, pkt.link, this.version);
     if (netOff < 0 || netOff > LINK_HEADROOM || this.version.ip !== 4) {
-      this.passThrough(pkt, emit);
+      passThrough(this.counters, pkt, emit);
       return;
     }
     let src: Uint8Array = data;
@@ -144,7 +142,7 @@ export class EspDecapStage implements Stage {
       }
       // What this node cannot open is the next node's business once a layer came off.
       if (layers > 0 && (n === 'not-esp' || n === 'unknown-spi')) break;
-      if (n === 'not-esp') this.passThrough(pkt, emit);
+      if (n === 'not-esp') passThrough(this.counters, pkt, emit);
       else countDrop(this.counters, n);
       return;
     }
@@ -161,10 +159,11 @@ export class EspDecapStage implements Stage {
   stats(): StageStats {
     return { ...this.counters, dropped: { ...this.counters.dropped } };
   }
+}
 
-  private passThrough(pkt: Packet, emit: Emit): void {
-    this.counters.passedThrough = (this.counters.passedThrough as number) + 1;
-    this.counters.packetsOut++;
-    emit(pkt);
-  }
+/** Hands on a frame the stage does not touch, counted as passedThrough. */
+function passThrough(counters: StageStats, pkt: Packet, emit: Emit): void {
+  counters.passedThrough = (counters.passedThrough as number) + 1;
+  counters.packetsOut++;
+  emit(pkt);
 }
