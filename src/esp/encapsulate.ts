@@ -5,6 +5,7 @@ import { writeIpv4 } from '../codec/ip-address.js';
 import { IPV4_HEADER_LENGTH } from '../codec/ipv4.js';
 import { UDP_HEADER_LENGTH } from '../codec/udp.js';
 import {
+  NEXT_HEADER_AGGFRAG,
   NEXT_HEADER_DUMMY,
   NEXT_HEADER_IPV4,
   NEXT_HEADER_IPV6,
@@ -12,7 +13,7 @@ import {
   writeU16,
   writeU32,
 } from './esp-format.js';
-import type { SecurityAssociation } from './sa.js';
+import { hexSpi, type SecurityAssociation } from './sa.js';
 
 /** Why an outbound packet was not encapsulated (counted by the stage as dropped.<reason>). */
 export type EncapDrop =
@@ -132,6 +133,28 @@ export function encapsulateDummy(
   randomFillSync(out, payloadOff, length);
   // writeEsp copies the payload from src; copying a region onto itself is a no-op.
   const n = writeEsp(sa, out, payloadOff, length, 0, NEXT_HEADER_DUMMY, out, outOff, 0);
+  if (typeof n === 'string') return n;
+  writeOuterIpv4(sa, out, outOff, n, 0, sa.df === 'set' ? IPV4_DF : 0);
+  return n;
+}
+
+/**
+ * IP-TFS (RFC 9347): ESP-encapsulates the AGGFRAG payload at src[off, off+len) (Next Header 144, built by
+ * the caller) with an iptfs-mode SA behind the SA's outer IPv4 header. DF is set only when the SA's policy
+ * says 'set': an outer packet has no inner header to copy DF from.
+ */
+export function encapsulateAggfrag(
+  sa: SecurityAssociation,
+  src: Uint8Array,
+  off: number,
+  len: number,
+  out: Uint8Array,
+  outOff: number,
+): number | EncapDrop {
+  if (sa.expired) return 'sa-expired';
+  if (sa.mode !== 'iptfs')
+    throw new Error(`SA ${hexSpi(sa.spi)} is in ${sa.mode} mode; AGGFRAG payloads need iptfs`);
+  const n = writeEsp(sa, src, off, len, 0, NEXT_HEADER_AGGFRAG, out, outOff, 0);
   if (typeof n === 'string') return n;
   writeOuterIpv4(sa, out, outOff, n, 0, sa.df === 'set' ? IPV4_DF : 0);
   return n;

@@ -1,7 +1,7 @@
 /** ESP (RFC 4303): security associations, suites and backends, encapsulation, decapsulation, stages. */
 export * from './crypto/index.js';
 export { type DecapDrop, type DecapInfo, decapsulate, newDecapInfo } from './decapsulate.js';
-export { type EncapDrop, encapsulate, encapsulateDummy } from './encapsulate.js';
+export { type EncapDrop, encapsulate, encapsulateAggfrag, encapsulateDummy } from './encapsulate.js';
 export {
   EspDecapStage,
   type EspDecapStageOptions,

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { checksumVerifies, internetChecksum } from '../../src/codec/checksum.js';
 import { Ipv4View, parseIpv4 } from '../../src/codec/ipv4.js';
 import { type DecapDrop, decapsulate, newDecapInfo } from '../../src/esp/decapsulate.js';
-import { encapsulate, encapsulateDummy } from '../../src/esp/encapsulate.js';
+import { encapsulate, encapsulateAggfrag, encapsulateDummy } from '../../src/esp/encapsulate.js';
 import { EspDecapStage } from '../../src/esp/esp-stages.js';
 import { NATT_KEEPALIVE_LENGTH, writeNatKeepalive } from '../../src/esp/natt-keepalive.js';
 import { type DfPolicy, type EspMode, type SaConfig, SecurityAssociation } from '../../src/esp/sa.js';
@@ -414,6 +414,28 @@ describe('dummy packets (Next Header 59, RFC 4303 §2.6)', () => {
     const tx = new SecurityAssociation(saConfig('aes-gcm-16', 'transport'));
     expect(() => encapsulateDummy(tx, 10, Buffer.alloc(200), 0)).toThrow(
       'dummy packets need the SA\'s "tunnel" endpoints for their IP header',
+    );
+  });
+});
+
+describe('IP-TFS payloads (RFC 9347, Next Header 144)', () => {
+  it('go behind the SA’s outer header and come back out of decapsulate as the same AGGFRAG bytes', () => {
+    const { tx, rx } = saPair(saConfig('chacha20-poly1305', 'iptfs', { tunnel: { ...TUNNEL, df: 'set' } }));
+    const payload = Buffer.from('0000000045000014', 'hex');
+    const out = junk(200);
+    const n = encapsulateAggfrag(tx, payload, 0, payload.length, out, 5) as number;
+    const pkt = Buffer.from(out.subarray(5, 5 + n));
+    expect(ipv4Fields(pkt)).toMatchObject({ protocol: 50, checksumOk: true, totalLength: n, flags: 0b010 });
+    expect(plaintextOf(rx, pkt).subarray(-1)).toEqual(Buffer.from([144]));
+    const info = newDecapInfo();
+    expect(open(sadOf(rx), pkt, info)).toEqual(payload);
+    expect([info.nextHeader, info.seqLo]).toEqual([144, 1]);
+  });
+
+  it('need an iptfs-mode SA: a tunnel-mode one throws, saying so', () => {
+    const tx = new SecurityAssociation(saConfig('aes-gcm-16', 'tunnel'));
+    expect(() => encapsulateAggfrag(tx, Buffer.alloc(8), 0, 8, Buffer.alloc(200), 0)).toThrow(
+      'SA 0x0000a5f8 is in tunnel mode; AGGFRAG payloads need iptfs',
     );
   });
 });
