@@ -16,7 +16,8 @@ export type Requirement =
   | 'ethtool'
   | 'cap'
   | 'raw-socket'
-  | 'sodium-native';
+  | 'sodium-native'
+  | 'chromium';
 
 const require = createRequire(import.meta.url);
 
@@ -41,7 +42,14 @@ const probes: Record<Requirement, () => string | null> = {
   cap: () => loads('cap', 'apt-get install libpcap-dev, then npm install'),
   'raw-socket': () => loads('raw-socket', 'apt-get install libpcap-dev, then npm install'),
   'sodium-native': () => loads('sodium-native', 'npm install; it ships prebuilt binaries'),
+  chromium: () =>
+    runs(CHROMIUM, ['--headless', '--no-sandbox', '--version'])
+      ? null
+      : 'needs Chromium (apt-get install chromium)',
 };
+
+/** Debian's Chromium, for tests that render HTML reports headless. */
+export const CHROMIUM = '/usr/bin/chromium';
 
 function loads(pkg: string, howToGet: string): string | null {
   try {
