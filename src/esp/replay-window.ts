@@ -90,6 +90,19 @@ export class ReplayWindow {
   }
 
   /**
+   * Classifies a sequence number whose high half travels with it (the anonymity layer carries all 64 bits),
+   * without changing the window; sets `inferredHi` to `seqHi`. Nothing is inferred, so a number far behind
+   * is 'too-old' here where check() would read its low half as the next epoch. A window without ESN holds
+   * 32-bit numbers only: a number with a non-zero high half is refused as 'too-old'.
+   */
+  checkExact(seqHi: number, seqLo: number): ReplayVerdict {
+    const hi = seqHi >>> 0;
+    this.inferredHi = hi;
+    if (!this.esn && hi !== 0) return 'too-old';
+    return this.classify(hi, seqLo >>> 0);
+  }
+
+  /**
    * Marks (seqHi, seqLo) as received, moving the top forward when it is newer. Call it only after the ICV
    * verified. Numbers that fell out of the window since check() (another packet moved it) and 0 change
    * nothing. Without ESN the high half is ignored: it is 0 by definition.

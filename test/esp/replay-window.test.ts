@@ -543,3 +543,66 @@ describe('ReplayWindow against a set-and-top model', () => {
     });
   }
 });
+
+describe('ReplayWindow.checkExact (the high half travels with the number)', () => {
+  it('judges by the full number: far behind is too old, where check() would infer the next epoch', () => {
+    const w = new ReplayWindow(64, true);
+    w.update(7, 1000);
+    expect(w.checkExact(7, 1000)).toBe('replayed');
+    expect(w.checkExact(7, 1001)).toBe('ok');
+    expect(w.checkExact(7, 1000 - 63)).toBe('ok');
+    expect(w.checkExact(7, 1000 - 64)).toBe('too-old');
+    expect(w.check(1000 - 64)).toBe('ok'); // inferred as (8, 936)
+    expect(w.inferredHi).toBe(8);
+    expect(w.checkExact(6, 1000)).toBe('too-old');
+    expect(w.inferredHi).toBe(6);
+    expect(w.checkExact(8, 0)).toBe('ok');
+    expect(w.checkExact(0xffffffff, 0xffffffff)).toBe('ok');
+    expect(w.checkExact(0, 0)).toBe('too-old');
+    // Checking never moves the window.
+    expect([w.topHi, w.topLo]).toEqual([7, 1000]);
+  });
+
+  it('without ESN refuses a non-zero high half and judges the rest like check()', () => {
+    const w = new ReplayWindow(64);
+    w.update(0, 500);
+    expect(w.checkExact(1, 501)).toBe('too-old');
+    expect(w.inferredHi).toBe(1);
+    expect(w.checkExact(0, 501)).toBe('ok');
+    expect(w.checkExact(0, 500)).toBe('replayed');
+    expect(w.checkExact(0, 436)).toBe('too-old');
+  });
+
+  it('agrees with the set-and-top model on every verdict and top', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(32, 64, 1024, 65536),
+        fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: MAX_ESN })),
+        fc.array(packet, { minLength: 1, maxLength: 200, size: 'max' }),
+        (size, start, packets) => {
+          const w = new ReplayWindow(size, true);
+          const m: Model = { esn: true, size: BigInt(size), top: 0n, seen: new Set() };
+          if (start > 0n) {
+            w.update(Number(start >> 32n), Number(start & (B32 - 1n)));
+            modelUpdate(m, start);
+          }
+          const sent: bigint[] = [];
+          for (const [n, { target: t, forged }] of packets.entries()) {
+            const s = trueNumber(m, t, sent);
+            sent.push(s);
+            const hi = Number(s >> 32n);
+            const lo = Number(s & (B32 - 1n));
+            const verdict = w.checkExact(hi, lo);
+            expect(verdict, `packet ${n}: ${s}, top ${m.top}`).toBe(modelVerdict(m, s));
+            if (verdict === 'ok' && !forged) {
+              w.update(hi, lo);
+              modelUpdate(m, s);
+            }
+            expect([w.topHi, w.topLo]).toEqual([Number(m.top >> 32n), Number(m.top & (B32 - 1n))]);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
