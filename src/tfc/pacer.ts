@@ -165,8 +165,21 @@ export class Pacer {
    */
   takeVirtual(now: bigint): bigint {
     if (this.mode !== 'virtual') this.enter('virtual');
+    return this.due > now ? -1n : this.take();
+  }
+
+  /**
+   * As takeVirtual, for slots strictly before `now`: what a caller may fill once everything that arrived
+   * before `now` is known, while packets stamped `now` may still come.
+   */
+  takeVirtualBefore(now: bigint): bigint {
+    if (this.mode !== 'virtual') this.enter('virtual');
+    return this.due >= now ? -1n : this.take();
+  }
+
+  /** Consumes the next virtual slot and returns its time. */
+  private take(): bigint {
     const t = this.due;
-    if (t > now) return -1n;
     if (this.index > 0) this.gapErrors.add(Math.abs(this.gapToDue - this.intervalNs));
     else this.firstSent = t;
     this.lastSent = t;

@@ -102,7 +102,9 @@ describe('Pacer in virtual time', () => {
     expect(p.takeVirtual(2500n)).toBe(2000n);
     expect(p.takeVirtual(2500n)).toBe(-1n);
     expect(p.nextDue).toBe(3000n);
-    expect(p.stats().slots).toBe(2);
+    expect(p.takeVirtualBefore(3000n)).toBe(-1n); // strictly before: the slot at 3000 stays
+    expect(p.takeVirtualBefore(3001n)).toBe(3000n);
+    expect(p.stats().slots).toBe(3);
   });
 
   it('records the gap errors of a fractional interval exactly', () => {
