@@ -206,7 +206,10 @@ export class IptfsReceiver {
     this.drain(emit);
   }
 
-  /** Moves the window so nextSeq reaches `target`, processing held payloads and losing the gaps. */
+  /**
+   * Moves the window so nextSeq reaches at least `target`, processing held payloads and losing the gaps,
+   * then whatever held payloads follow on consecutively.
+   */
   private advance(target: number, emit: IptfsEmit): void {
     const w = this.reorderWindow;
     while (this.nextSeq < target) {
@@ -220,6 +223,7 @@ export class IptfsReceiver {
       else this.lose(1);
       this.nextSeq++;
     }
+    this.drain(emit);
   }
 
   /** Processes held payloads from nextSeq on while they are consecutive. */
