@@ -58,7 +58,7 @@ export const espCommand: Command = {
 };
 
 /** The --stats json line of the contract, plus the stage's other counters after it. */
-function contractStats(stats: StageStats): Record<string, unknown> {
+export function contractStats(stats: StageStats): Record<string, unknown> {
   const { packetsIn, packetsOut, dropped, ...rest } = stats;
   return { packetsIn, packetsOut, dropped, ...rest };
 }

@@ -4,8 +4,9 @@ import { type Command, parseCommandArgs, UsageError } from './command.js';
 import { demoCommand } from './demo.js';
 import { espCommand } from './esp.js';
 import { inspectCommand } from './inspect.js';
+import { iptfsCommand } from './iptfs.js';
 
-const commands: Command[] = [inspectCommand, captureCommand, espCommand, demoCommand];
+const commands: Command[] = [inspectCommand, captureCommand, espCommand, iptfsCommand, demoCommand];
 
 function topLevelHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -94,7 +94,8 @@ export interface EspDecapStageOptions {
  * Removes ESP layers while the outermost SPI is in the SA database: a telescope is peeled as far as this
  * node's SAs reach, and what is left (an inner packet, or ESP for the next node) is emitted. Frames that
  * are not ESP pass unchanged (`passedThrough`); failures are dropped by reason (`unknown-spi`, `replayed`,
- * `too-old`, `icv`, `bad-padding`, `truncated`, `malformed`, `dummy`, ...). Emitted packets borrow the
+ * `too-old`, `icv`, `bad-padding`, `truncated`, `malformed`, `dummy`, ...); IP-TFS payloads need
+ * IptfsDecapStage and are dropped here as `iptfs-payload`. Emitted packets borrow the
  * stage's buffers until the next call.
  */
 export class EspDecapStage implements Stage {
@@ -134,6 +135,11 @@ export class EspDecapStage implements Stage {
       const dst = this.buffers[layers & 1]!;
       const n = decapsulate(this.sad, src, off, len, dst, LINK_HEADROOM, this.info);
       if (typeof n === 'number') {
+        if (this.info.sa!.mode === 'iptfs') {
+          // An AGGFRAG payload is not a packet: IptfsDecapStage reassembles the inner packets.
+          countDrop(this.counters, 'iptfs-payload');
+          return;
+        }
         layers++;
         src = out = dst;
         off = LINK_HEADROOM;
