@@ -367,7 +367,7 @@ describe('building blocks', () => {
     expect(s.mean).toBe(5);
     expect(s.stddev).toBe(2);
     expect(s.cv).toBe(0.4);
-    expect(s.summary(10)).toEqual({ count: 8, mean: 50, stddev: 20, min: 20, max: 90 });
+    expect(s.summary(0.1)).toEqual({ count: 8, mean: 50, stddev: 20, min: 20, max: 90 });
   });
 
   it('QuantileSketch buckets: exact below 2048, 1024 per power of two above', () => {

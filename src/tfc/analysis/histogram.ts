@@ -26,14 +26,17 @@ export class BinnedHistogram {
     this.counts[lo]!++;
   }
 
-  /** The bins as plain objects, edges multiplied by `scale`; `hi` is null for the open last bin. */
-  bins(scale = 1): HistogramBin[] {
+  /**
+   * The bins as plain objects, edges divided by `unit` (1e9 turns ns into seconds; dividing keeps 20e6 ns
+   * exactly 0.02 where multiplying by 1e-9 would not); `hi` is null for the open last bin.
+   */
+  bins(unit = 1): HistogramBin[] {
     const out: HistogramBin[] = [];
     for (let i = 0; i < this.edges.length; i++) {
       const hi = this.edges[i + 1];
       out.push({
-        lo: this.edges[i]! * scale,
-        hi: hi === undefined ? null : hi * scale,
+        lo: this.edges[i]! / unit,
+        hi: hi === undefined ? null : hi / unit,
         count: this.counts[i]!,
       });
     }

@@ -129,7 +129,7 @@ export class DurationAccumulator {
   }
 
   report(): DurationDistribution {
-    const s = this.stats.summary(1e-9);
+    const s = this.stats.summary(1e9);
     const empty = this.stats.count === 0;
     return {
       count: s.count,
@@ -143,7 +143,7 @@ export class DurationAccumulator {
         : Object.fromEntries(
             PERCENTILES.map((p) => [`p${Math.round(p * 100)}`, this.sketch.quantile(p) / 1e9]),
           ),
-      histogram: { bins: this.histogram.bins(1e-9) },
+      histogram: { bins: this.histogram.bins(1e9) },
     };
   }
 }

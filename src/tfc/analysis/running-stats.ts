@@ -35,15 +35,15 @@ export class RunningStats {
     return this.mean === 0 ? 0 : this.stddev / this.mean;
   }
 
-  /** Plain numbers for JSON, each multiplied by `scale` (e.g. 1e-9 for ns to seconds); nulls when empty. */
-  summary(scale = 1): StatsSummary {
+  /** Plain numbers for JSON, each divided by `unit` (e.g. 1e9 for ns to seconds); nulls when empty. */
+  summary(unit = 1): StatsSummary {
     if (this.count === 0) return { count: 0, mean: null, stddev: null, min: null, max: null };
     return {
       count: this.count,
-      mean: this.mean * scale,
-      stddev: this.stddev * scale,
-      min: this.min * scale,
-      max: this.max * scale,
+      mean: this.mean / unit,
+      stddev: this.stddev / unit,
+      min: this.min / unit,
+      max: this.max / unit,
     };
   }
 }
