@@ -228,6 +228,16 @@ export class AnonOpener {
   }
 
   /**
+   * True when the packet's tag verifies under this key, whatever the replay window says; nothing changes
+   * except `scratch`, which receives the plaintext (or the ciphertext on failure). For telling a replay
+   * from a forgery where several keys could own a packet (a listen SID's waiting sessions).
+   */
+  authentic(src: Uint8Array, off: number, len: number, scratch: Uint8Array, scratchOff: number): boolean {
+    if (len < ANON_MIN_LENGTH) return false;
+    return this.decrypt(src, off, len, scratch, scratchOff, readU32(src, off + 8), readU32(src, off + 12));
+  }
+
+  /**
    * Opens the anonymity-layer packet at src[off, off + len) (clear part to tag). The plaintext — next SID
    * (8) | protocol (1) | transport — goes to out[outOff, outOff + len − 32) and its length is returned; or
    * the reason the packet was dropped. Order: length, replay check, tag, then the window moves. src is
@@ -240,6 +250,23 @@ export class AnonOpener {
     const seqLo = readU32(src, off + 12);
     const verdict = this.window.checkExact(seqHi, seqLo);
     if (verdict !== 'ok') return verdict;
+    if (!this.decrypt(src, off, len, out, outOff, seqHi, seqLo)) return 'tag';
+    this.window.update(seqHi, seqLo);
+    this.seqHi = seqHi;
+    this.seqLo = seqLo;
+    return len - ANON_CLEAR_LENGTH - ANON_TAG_LENGTH;
+  }
+
+  /** Copies the sealed part to out[outOff] (unless in place) and decrypts it there if the tag verifies. */
+  private decrypt(
+    src: Uint8Array,
+    off: number,
+    len: number,
+    out: Uint8Array,
+    outOff: number,
+    seqHi: number,
+    seqLo: number,
+  ): boolean {
     const plainLength = len - ANON_CLEAR_LENGTH - ANON_TAG_LENGTH;
     if (outOff < 0 || outOff + plainLength > out.length)
       throw new RangeError(
@@ -254,10 +281,6 @@ export class AnonOpener {
     const aad = this.aad;
     for (let i = 0; i < ANON_CLEAR_LENGTH; i++) aad[i] = src[off + i]!;
     const data = view(out, outOff, outOff + plainLength);
-    if (!this.keys.aead!.open(nonce, aad, data, view(src, tagOff, tagOff + ANON_TAG_LENGTH))) return 'tag';
-    this.window.update(seqHi, seqLo);
-    this.seqHi = seqHi;
-    this.seqLo = seqLo;
-    return plainLength;
+    return this.keys.aead!.open(nonce, aad, data, view(src, tagOff, tagOff + ANON_TAG_LENGTH));
   }
 }

@@ -1,0 +1,55 @@
+/** The broadcast anonymity layer: keys, sealing, sessions with SID rotation, server listen SIDs, the host receiver. */
+export {
+  ANON_MIN_SECRET_LENGTH,
+  ANON_NONCE_SALT_LENGTH,
+  type AnonAead,
+  type AnonDirectionKeys,
+  type AnonKeyOptions,
+  type AnonKeys,
+  type AnonRole,
+  deriveAnonKeys,
+  keysFor,
+} from './keys.js';
+export { AnonListener, type AnonListenerOptions } from './listener.js';
+export {
+  type AnonDelivery,
+  type AnonEndpointOptions,
+  type AnonReceiveDrop,
+  AnonReceiver,
+  type AnonReceiverOptions,
+} from './receiver.js';
+export {
+  ANON_HEADROOM,
+  ANON_OVERHEAD,
+  ANON_TAILROOM,
+  type AnonCipherOptions,
+  type AnonOpenDrop,
+  AnonOpener,
+  type AnonOpenerOptions,
+  AnonSealer,
+  type AnonSealerOptions,
+  type AnonSealRefusal,
+} from './seal.js';
+export {
+  type AnonContactPoint,
+  type AnonInitiatorOptions,
+  type AnonResponderOptions,
+  type AnonSendRefusal,
+  AnonSession,
+  type AnonSessionDrop,
+  type AnonSessionEvent,
+  type AnonSessionOptions,
+  type AnonSessionRole,
+  type AnonSessionState,
+} from './session.js';
+export {
+  checkSid,
+  type RandomSource,
+  type Sid,
+  SidGenerator,
+  sidFromBytes,
+  sidHex,
+  sidHi,
+  sidLo,
+  sidOf,
+} from './sid.js';
