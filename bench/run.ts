@@ -7,6 +7,7 @@ import { decodeBench } from './decode.js';
 import { espDecapBench, espEncapBench, espVsScapyBench } from './esp.js';
 import { espCliBench } from './esp-cli.js';
 import { heapBench } from './heap.js';
+import { iptfsDecapBench, iptfsEncapBench } from './iptfs.js';
 import { runBenches } from './lib/bench-context.js';
 import { pcapThroughputBench } from './pcap-throughput.js';
 
@@ -19,6 +20,8 @@ export const benches = [
   espDecapBench,
   espVsScapyBench,
   espCliBench,
+  iptfsEncapBench,
+  iptfsDecapBench,
 ];
 
 process.exitCode = await runBenches(benches, process.argv.slice(2)).catch((e: unknown) => {

@@ -7,6 +7,8 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { keySuite } from '../../src/esp/crypto/select.js';
+import { SUITES } from '../../src/esp/suites.js';
 import { describeSystem } from '../helpers/system.js';
 
 const run = promisify(execFile);
@@ -34,6 +36,8 @@ async function bench(...args: string[]): Promise<Outcome> {
 }
 
 const KEYS = ['name', 'unit', 'value', 'baseline', 'baselineValue', 'ratio'];
+/** The backend the IP-TFS figures name: the fastest that offers chacha20-poly1305 here. */
+const CHACHA_BACKEND = keySuite(SUITES['chacha20-poly1305'], new Uint8Array(36), new Uint8Array(0)).backend;
 
 function parseLines(stdout: string): Record<string, unknown>[] {
   const lines = stdout.split('\n').filter((l) => l !== '');
@@ -42,7 +46,7 @@ function parseLines(stdout: string): Record<string, unknown>[] {
 
 describeSystem('bench/run.ts --quick --json', ['cap', 'tcpdump'], () => {
   // The ESP benchmarks have their own format test (esp-bench-format.test.ts): they take minutes even quick.
-  it('prints one well-formed figure per line for every benchmark but ESP', async () => {
+  it('prints one well-formed figure per line for every benchmark but ESP (IP-TFS included)', async () => {
     const out = await bench('--quick', '--json', '--skip', 'esp');
     expect(out.stderr).not.toMatch(/baseline skipped/);
     expect(out.code).toBe(0);
@@ -53,6 +57,9 @@ describeSystem('bench/run.ts --quick --json', ['cap', 'tcpdump'], () => {
       'pcap-throughput',
       'pcap-throughput-packets',
       'heap',
+      ...['encap', 'decap'].flatMap((d) =>
+        ['imix', '1400'].map((mix) => `iptfs-${d}/chacha20-poly1305/${CHACHA_BACKEND}/${mix}`),
+      ),
     ]);
     for (const f of figures) {
       expect(Object.keys(f)).toEqual(KEYS);
@@ -69,7 +76,14 @@ describeSystem('bench/run.ts --quick --json', ['cap', 'tcpdump'], () => {
       const ratio = (f.value as number) / (f.baselineValue as number);
       expect(Math.abs((f.ratio as number) - ratio) / ratio, `${String(f.name)} ratio`).toBeLessThan(1e-4);
     }
-    expect(figures.map((f) => f.unit)).toEqual(['frames/s', 'packets/s', 'MB/s', 'packets/s', 'bytes']);
+    expect(figures.map((f) => f.unit)).toEqual([
+      'frames/s',
+      'packets/s',
+      'MB/s',
+      'packets/s',
+      'bytes',
+      ...Array(4).fill('Gbit/s'),
+    ]);
   }, 120_000);
 });
 
