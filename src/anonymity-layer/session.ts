@@ -104,7 +104,11 @@ export interface AnonSessionOptions {
   keepPreviousSids?: number;
   /** Anti-replay window in packets, 32 … 65536 (default 64). */
   replayWindow?: number;
-  /** Tear down after this many milliseconds without a packet either way; 0 = never (default 120 000). */
+  /**
+   * Tear down after this many milliseconds without a packet either way; 0 = never (default 120 000). The
+   * clock starts at the session's first call with a time (seal, open, tick): a server session waiting for a
+   * client expires this long after its first tick unless the client comes; give 0 to wait indefinitely.
+   */
   idleTimeoutMs?: number;
   /** Sequence number range of the send key (default 1 … 2^64 − 1). */
   firstSequence?: bigint;

@@ -200,6 +200,22 @@ describe.each(CASES)('sealing $label', ({ aead, keyMaterial, backend }) => {
     expect(opener().open(buf, off, len, junk(len), 0)).toBe('too-old');
   });
 
+  it('tells an authentic packet from a forgery without the window (authentic), changing nothing', () => {
+    const sealer = new AnonSealer(sealerOpts());
+    const { buf, off, len } = sealInto(sealer, transport);
+    const o = opener();
+    const scratch = junk(len);
+    expect(o.authentic(buf, off, len, scratch, 0)).toBe(true);
+    expect(scratch.subarray(9, 9 + transport.length)).toEqual(transport);
+    expect(o.open(buf, off, len, junk(len), 0)).toBe(transport.length + 9);
+    expect(o.authentic(buf, off, len, scratch, 0)).toBe(true); // a replay is still authentic
+    const forged = Buffer.from(buf);
+    forged[off + 20]! ^= 4;
+    expect(o.authentic(forged, off, len, scratch, 0)).toBe(false);
+    expect(o.authentic(buf, off, 40, scratch, 0)).toBe(false);
+    expect([o.window.topHi, o.window.topLo]).toEqual([0, 1]);
+  });
+
   it('does not move the window for a forged packet claiming a far-future sequence number', () => {
     const sealer = new AnonSealer(sealerOpts());
     const packets = Array.from({ length: 40 }, () => sealInto(sealer, transport));

@@ -92,8 +92,9 @@ const params: fc.Arbitrary<Params> = fc
   })
   .map(({ delayShare, rotateExtra, ...p }) => ({
     ...p,
-    // Reordering strictly below minPacketsPerSid (the tolerance), anything from none to the most.
-    maxDelay: Math.floor(delayShare * (p.minPacketsPerSid - 1)),
+    // Delays of up to minPacketsPerSid slots: a packet is overtaken by at most minPacketsPerSid − 1 later ones
+    // (the tolerance), anything from no reordering to the most.
+    maxDelay: Math.round(delayShare * p.minPacketsPerSid),
     // -1: rotate by time only (when a time trigger is set; else every minPacketsPerSid packets).
     rotateEveryPackets:
       rotateExtra < 0 && p.rotateEveryMs > 0 ? 0 : p.minPacketsPerSid + Math.max(0, rotateExtra),
@@ -132,8 +133,9 @@ function run(p: Params): { rotations: number; accepted: number; duplicatesDroppe
     r = hostR.responder({ ...opts, keys: keysFor(k, 'responder'), firstSid: k.rendezvousSid });
     i = hostI.initiator({ ...opts, keys: keysFor(k, 'initiator'), firstSid: k.rendezvousSid });
   }
-  // Reordering below minPacketsPerSid, and loss runs that leave at least one packet of every SID that no
-  // packet of the next SID can overtake (session.ts's guarantee).
+  // session.ts's guarantee: with D = maxDelay − 1 the most packets that overtake one (0 without delays),
+  // loss runs of at most minPacketsPerSid − D − 1 leave a packet of every SID that no packet of the next SID
+  // overtakes. At the most reordering (D = minPacketsPerSid − 1) that is no loss at all.
   const maxLossRun = p.minPacketsPerSid - Math.max(p.maxDelay, 1);
   const toR = new Channel(rnd, p.maxDelay, maxLossRun, p.loss, p.dup);
   const toI = new Channel(rnd, p.maxDelay, maxLossRun, p.loss, p.dup);
@@ -218,18 +220,25 @@ describe('sessions through a lossy, reordering, duplicating channel (model-based
 
   it('with the worst channel the tolerance allows: longest loss runs, most reordering, one packet per rotation', () => {
     for (const server of [false, true])
-      for (const m of [2, 5, 8]) {
+      for (const [m, maxDelay] of [
+        [2, 1],
+        [2, 2],
+        [5, 4],
+        [5, 5],
+        [8, 1],
+        [8, 8],
+      ] as const) {
         const r = run({
           server,
           minPacketsPerSid: m,
-          maxDelay: m - 1,
+          maxDelay,
           keepPreviousSids: 1,
           rotateEveryPackets: m,
           rotateEveryMs: 0,
           loss: 0.9,
           dup: 0.2,
           steps: 400,
-          seed: m * 7 + Number(server),
+          seed: m * 7 + maxDelay * 101 + Number(server),
         });
         expect(r.rotations).toBeGreaterThan(400 / (2 * m) / 2);
       }

@@ -231,6 +231,23 @@ describe('rotation triggers', () => {
   });
 });
 
+describe('beyond the tolerance', () => {
+  it('loses the session when every packet under one SID is lost: unknown-sid, then idle expiry', () => {
+    const { hostI, hostR, i, r } = pair({ rotateEveryPackets: 2, minPacketsPerSid: 2, idleTimeoutMs: 1000 });
+    receive(hostR, send(i, 'contact'));
+    receive(hostI, send(r, 'reply'));
+    expect(receive(hostR, send(i, 'B 1'))).toMatchObject({ payload: 'B 1' });
+    send(i, 'B 2'); // lost
+    send(i, 'C 1'); // lost
+    send(i, 'C 2'); // lost: nothing under C arrived, so D was never announced to the responder
+    const d = send(i, 'D 1');
+    expect(receive(hostR, d)).toBe('unknown-sid');
+    expect(receive(hostR, send(i, 'D 2'))).toBe('unknown-sid');
+    r.tick(1000n * MS);
+    expect(r.state).toBe('closed');
+  });
+});
+
 describe('server mode (listen SID)', () => {
   const L = 0x5e5e5e5e_00000001n;
 
