@@ -374,7 +374,9 @@ describe('building blocks', () => {
     expect(bucketIndex(2047)).toBe(2047);
     expect(bucketBounds(bucketIndex(2048))).toEqual({ lo: 2048, width: 2 });
     expect(bucketBounds(bucketIndex(4097))).toEqual({ lo: 4096, width: 4 });
-    for (const v of [2 ** 20, 2 ** 20 - 1, 2 ** 40 + 12345, 2 ** 52 + 1]) {
+    // Both ways of finding the bucket (bit operations below 2^32, a logarithm above) agree at the seam.
+    expect(bucketIndex(2 ** 32)).toBe(bucketIndex(2 ** 32 - 1) + 1);
+    for (const v of [2 ** 20, 2 ** 20 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 12345, 2 ** 52 + 1]) {
       const { lo, width } = bucketBounds(bucketIndex(v));
       expect(v).toBeGreaterThanOrEqual(lo);
       expect(v).toBeLessThan(lo + width);

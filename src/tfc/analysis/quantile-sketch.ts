@@ -65,12 +65,17 @@ export class QuantileSketch {
 /** Index of the bucket holding the non-negative integer v. */
 export function bucketIndex(v: number): number {
   if (v < EXACT_LIMIT) return v;
+  if (v < 0x1_0000_0000) {
+    // Below 2^32 (gaps up to 4.3 s): integer bit operations, no floating-point logarithm.
+    const exponent = 31 - Math.clz32(v);
+    const mantissa = v >>> (exponent - SUB_BITS); // in [1024, 2048)
+    return EXACT_LIMIT + (exponent - SUB_BITS - 1) * SUB_BUCKETS + (mantissa - SUB_BUCKETS);
+  }
   let exponent = Math.floor(Math.log2(v));
   // log2 of a double near a power of two can land one off: correct against exact powers.
   if (2 ** exponent > v) exponent--;
   else if (2 ** (exponent + 1) <= v) exponent++;
-  const shift = exponent - SUB_BITS;
-  const mantissa = Math.floor(v / 2 ** shift); // in [1024, 2048)
+  const mantissa = Math.floor(v / 2 ** (exponent - SUB_BITS)); // in [1024, 2048)
   return EXACT_LIMIT + (exponent - SUB_BITS - 1) * SUB_BUCKETS + (mantissa - SUB_BUCKETS);
 }
 
