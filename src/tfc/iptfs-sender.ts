@@ -196,7 +196,7 @@ export class IptfsSender {
    * continued from the previous payload), as many whole or partial inner packets as fit, then a pad block
    * (zeros) to the end; an all-pad payload when nothing is queued. Packets older than maxDelayNs at `now`
    * are dropped before they start (never once partly sent). Returns the inner-packet bytes carried.
-   * Allocates nothing.
+   * Allocates no buffers or objects (with maxDelayNs set, the deadline is one BigInt per call).
    */
   fill(out: Uint8Array, off: number, now: bigint): number {
     if (!Number.isInteger(off) || off < 0 || off + this.payloadSize > out.length)
