@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { analyzeCommand } from './analyze.js';
 import { captureCommand } from './capture.js';
 import { type Command, parseCommandArgs, UsageError } from './command.js';
 import { demoCommand } from './demo.js';
@@ -6,7 +7,14 @@ import { espCommand } from './esp.js';
 import { inspectCommand } from './inspect.js';
 import { iptfsCommand } from './iptfs.js';
 
-const commands: Command[] = [inspectCommand, captureCommand, espCommand, iptfsCommand, demoCommand];
+const commands: Command[] = [
+  inspectCommand,
+  captureCommand,
+  espCommand,
+  iptfsCommand,
+  analyzeCommand,
+  demoCommand,
+];
 
 function topLevelHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

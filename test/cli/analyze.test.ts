@@ -3,12 +3,9 @@
  * (classifier, overhead and delay when asked for), the human summary, --report, --help, usage errors
  * (exit 2) and unreadable inputs (exit 1) that say which file and what is wrong.
  *
- * A few runs go through a real process (exit codes, stdout of the real wiring): the CLI once
- * src/cli/main.ts registers the command, until then a test entry with the same dispatch (analyze-entry.ts).
- * The many error cases run in this process with main.ts's dispatch (usage errors exit 2, others 1), since a
+ * A few runs go through the real CLI process (exit codes, stdout of the real wiring). The many error cases run in this process with main.ts's dispatch (usage errors exit 2, others 1), since a
  * process start costs a second.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,21 +18,8 @@ import { generateTraffic, takeTurns, writeTraffic } from '../../src/tfc/traffic-
 import { type CliResult, runCli } from '../helpers/cli.js';
 
 const KERNEL_MIX = fileURLToPath(new URL('../../examples/kernel-mix.pcap', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const ENTRY = fileURLToPath(new URL('./analyze-entry.ts', import.meta.url));
-const registered = /\banalyzeCommand\b/.test(readFileSync(MAIN, 'utf8'));
-
 function analyze(args: string[]): Promise<CliResult> {
-  if (registered) return runCli(['analyze', ...args]);
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', ENTRY, ...args],
-      { maxBuffer: 1 << 26, timeout: 60_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
+  return runCli(['analyze', ...args]);
 }
 
 /** The command in this process, with main.ts's dispatch and stdout/stderr captured. */
