@@ -38,7 +38,8 @@ const IPV4_DF = 0x4000;
  * Tunnel mode wraps the whole packet behind a new outer IPv4 header (DSCP copied, ECN copied per RFC 6040
  * normal mode, DF per the SA's policy). Transport mode inserts ESP after the IPv4 header (options kept) and
  * fixes its protocol, length and checksum. Trailing bytes beyond the IP total length (Ethernet padding)
- * are not part of the packet and are left out.
+ * are not part of the packet and are left out. `tfcPadTo` (tunnel mode only; default the SA's) pads the
+ * inner packet to that many bytes with TFC padding (RFC 4303 §2.7), per packet.
  */
 export function encapsulate(
   sa: SecurityAssociation,
@@ -47,6 +48,7 @@ export function encapsulate(
   len: number,
   out: Uint8Array,
   outOff: number,
+  tfcPadTo = sa.tfcPadTo,
 ): number | EncapDrop {
   if (sa.expired) return 'sa-expired';
   if (len < 1) return 'not-ip';
@@ -83,7 +85,8 @@ export function encapsulate(
     payloadLength = ipLength;
     nextHeader = version === 4 ? NEXT_HEADER_IPV4 : NEXT_HEADER_IPV6;
   }
-  const tfcLength = sa.tfcPadTo > payloadLength ? sa.tfcPadTo - payloadLength : 0;
+  // The receiver strips TFC padding by the inner IP length, which only tunnel mode has.
+  const tfcLength = !transport && tfcPadTo > payloadLength ? tfcPadTo - payloadLength : 0;
   const n = writeEsp(
     sa,
     src,

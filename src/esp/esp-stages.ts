@@ -4,7 +4,7 @@ import { countDrop, type Emit, emptyStats, type Stage, type StageStats } from '.
 import { type DecapInfo, decapsulate, newDecapInfo } from './decapsulate.js';
 import { encapsulateDummy } from './encapsulate.js';
 import { writeNatKeepalive } from './natt-keepalive.js';
-import type { SecurityAssociation } from './sa.js';
+import { hexSpi, type SecurityAssociation } from './sa.js';
 import { SecurityAssociationDatabase } from './sad.js';
 import { TelescopeEncapsulator } from './telescope.js';
 
@@ -14,6 +14,12 @@ const DECAP_BUFFER_BYTES = LINK_HEADROOM + 65_535;
 
 export interface EspEncapStageOptions {
   name?: string;
+  /**
+   * Per-packet TFC padding (RFC 4303 §2.7) of the original packet, inside the innermost SA (which must be
+   * in tunnel mode): how long each inner packet should look, e.g. fixedSize, sizeBuckets or randomPadding
+   * from pktveil's tfc module. Replaces that SA's fixed tfcPadTo.
+   */
+  padding?: { target(length: number): number };
 }
 
 /**
@@ -28,9 +34,16 @@ export class EspEncapStage implements Stage {
   private readonly counters: StageStats = { ...emptyStats(), passedThrough: 0, dummies: 0 };
   private readonly version: { ip: 4 | 6 } = { ip: 4 };
 
+  private readonly padding: { target(length: number): number } | null;
+
   constructor(sas: readonly SecurityAssociation[], options: EspEncapStageOptions = {}) {
     this.telescope = new TelescopeEncapsulator(sas, LINK_HEADROOM);
     this.name = options.name ?? 'esp-encap';
+    this.padding = options.padding ?? null;
+    if (this.padding && sas[0]!.mode !== 'tunnel')
+      throw new Error(
+        `padding needs the innermost SA in tunnel mode; ${hexSpi(sas[0]!.spi)} is ${sas[0]!.mode}`,
+      );
   }
 
   process(pkt: Packet, emit: Emit): void {
@@ -41,7 +54,9 @@ export class EspEncapStage implements Stage {
       passThrough(this.counters, pkt, emit);
       return;
     }
-    const n = this.telescope.wrap(data, netOff, data.length - netOff);
+    const n = this.padding
+      ? this.telescope.wrap(data, netOff, data.length - netOff, this.padding.target(ipv4Length(data, netOff)))
+      : this.telescope.wrap(data, netOff, data.length - netOff);
     if (typeof n === 'string') {
       countDrop(this.counters, n);
       return;
@@ -165,6 +180,11 @@ export class EspDecapStage implements Stage {
   stats(): StageStats {
     return { ...this.counters, dropped: { ...this.counters.dropped } };
   }
+}
+
+/** The IPv4 total length at data[off] (what padding policies size; encapsulate checks it against the bytes). */
+function ipv4Length(data: Uint8Array, off: number): number {
+  return data.length - off < 4 ? 0 : (data[off + 2]! << 8) | data[off + 3]!;
 }
 
 /** Hands on a frame the stage does not touch, counted as passedThrough. */

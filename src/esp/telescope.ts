@@ -28,15 +28,17 @@ export class TelescopeEncapsulator {
 
   /**
    * Encapsulates the IP packet src[off, off+len) in every SA; returns the length of the result at
-   * `result[headroom]`, or why a layer refused (then no SA after it used a sequence number).
+   * `result[headroom]`, or why a layer refused (then no SA after it used a sequence number). `tfcPadTo`
+   * pads the original packet in the innermost SA (tunnel mode; default that SA's own setting).
    */
-  wrap(src: Uint8Array, off: number, len: number): number | EncapDrop {
+  wrap(src: Uint8Array, off: number, len: number, tfcPadTo = this.sas[0]!.tfcPadTo): number | EncapDrop {
     let from = src;
     let fromOff = off;
     let fromLen = len;
     for (let i = 0; i < this.sas.length; i++) {
       const out = this.buffers[i & 1]!;
-      const n = encapsulate(this.sas[i]!, from, fromOff, fromLen, out, this.headroom);
+      const sa = this.sas[i]!;
+      const n = encapsulate(sa, from, fromOff, fromLen, out, this.headroom, i === 0 ? tfcPadTo : sa.tfcPadTo);
       if (typeof n === 'string') return n;
       from = out;
       fromOff = this.headroom;

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { EspDecapStage, EspEncapStage } from '../../src/esp/esp-stages.js';
 import { SecurityAssociation } from '../../src/esp/sa.js';
 import { LinkType, type Packet } from '../../src/packet.js';
+import { fixedSize, sizeBuckets } from '../../src/tfc/padding.js';
 import { hex } from '../helpers/bytes.js';
 import { ipv6Packet, mustSeal, runOnce, saConfig, saPair, udpPacket } from './engine-fixtures.js';
 
@@ -229,5 +230,30 @@ describe('stage counters', () => {
     expect(got).toHaveLength(1);
     expect(got[0]!.data.readUInt32BE(20)).toBe(1);
     expect(decap.stats().layersRemoved).toBe(2);
+  });
+});
+
+describe('per-packet TFC padding (RFC 4303 §2.7) from a padding policy', () => {
+  it('pads each inner packet to the policy’s target inside the innermost SA; the receiver strips it', () => {
+    const { tx, rx } = saPair(saConfig('chacha20-poly1305', 'tunnel'));
+    const buckets = sizeBuckets([256, 512, 1024]);
+    const encap = new EspEncapStage([tx], { padding: buckets });
+    const decap = new EspDecapStage([rx]);
+    for (const size of [0, 100, 300, 700]) {
+      const inner = udpPacket({ payload: Buffer.alloc(size, 7) });
+      const [sealed] = runOnce(encap, { data: inner, ts: 0n, link: LinkType.IPV4 }).emitted;
+      // Outer IPv4 20 + ESP 8 + IV 8 + padded inner + pad to 4 + 2 + ICV 16.
+      const target = buckets.target(inner.length);
+      const espData = target + 2 + ((4 - ((target + 2) % 4)) % 4);
+      expect(sealed!.data.length).toBe(20 + 8 + 8 + espData + 16);
+      expect(runOnce(decap, sealed!).emitted.map((p) => p.data)).toEqual([inner]);
+    }
+  });
+
+  it('needs the innermost SA in tunnel mode', () => {
+    const transport = new SecurityAssociation(saConfig('aes-gcm-16', 'transport'));
+    expect(() => new EspEncapStage([transport], { padding: fixedSize(500) })).toThrow(
+      'padding needs the innermost SA in tunnel mode; 0x0000a5f8 is transport',
+    );
   });
 });
