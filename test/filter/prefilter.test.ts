@@ -238,8 +238,9 @@ describeSystem('prefilter compiled and applied by libpcap', ['tcpdump'], () => {
     const ownTuples = randomTuples(30, 30, 32);
     const remote = (i: number) => ({ src: ownTuples[i % 30]!.remoteAddress, dst: BROADCAST, id: 0x100 + i });
     const packets: { data: Buffer; own: boolean }[] = [];
-    own.forEach((s, i) => packets.push({ data: anonPacket(remote(i), s.hi, s.lo), own: true }));
-    others.forEach((s, i) => packets.push({ data: anonPacket(remote(i), s.hi, s.lo), own: false }));
+    for (const [i, s] of own.entries()) packets.push({ data: anonPacket(remote(i), s.hi, s.lo), own: true });
+    for (const [i, s] of others.entries())
+      packets.push({ data: anonPacket(remote(i), s.hi, s.lo), own: false });
     const reply = (t: ConversationTuple, changes: Partial<ConversationTuple> = {}) => {
       const u = { ...t, ...changes };
       const ip = { src: u.remoteAddress, dst: BROADCAST };
