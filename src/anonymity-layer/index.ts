@@ -1,4 +1,23 @@
-/** The broadcast anonymity layer: keys, sealing, sessions with SID rotation, server listen SIDs, the host receiver. */
+/**
+ * The broadcast anonymity layer: the broadcast source rewrite, keys, sealing, sessions with SID rotation,
+ * server listen SIDs, the host receiver.
+ */
+export {
+  BroadcastReplyStage,
+  type BroadcastReplyStageOptions,
+  BroadcastSourceStage,
+  type BroadcastSourceStageOptions,
+  IPV4_DESTINATION_FIELD,
+  IPV4_SOURCE_FIELD,
+  isIcmpError,
+  optionsCarryAddresses,
+  pseudoHeaderChecksumOffset,
+  type RewriteResult,
+  rewriteIcmpQuotedAddress,
+  rewriteIpv4Destination,
+  rewriteIpv4Source,
+} from './broadcast-rewrite.js';
+export { BroadcastSubnet } from './broadcast-subnet.js';
 export {
   ANON_MIN_SECRET_LENGTH,
   ANON_NONCE_SALT_LENGTH,
