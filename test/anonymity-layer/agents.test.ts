@@ -1,0 +1,180 @@
+import { describe, expect, it } from 'vitest';
+import { AnonHostAgent, type AnonHostAgentOptions } from '../../src/anonymity-layer/host-agent.js';
+import { AnonResponderAgent } from '../../src/anonymity-layer/responder-agent.js';
+import { checksumVerifies, ipv4PseudoHeaderSum } from '../../src/codec/checksum.js';
+import { ipv4String, parseIpv4 } from '../../src/codec/ip-address.js';
+import { LinkType, type Packet } from '../../src/packet.js';
+import type { Stage } from '../../src/stages/stage.js';
+import { TCP, tcpPacket, UDP, udpPacket } from './ipv4-packets.js';
+
+const SUBNET = '198.18.5.0/24';
+const BROADCAST = '198.18.5.255';
+const SERVER = '198.18.9.2';
+const LISTEN = 0x1122334455667788n;
+const secret = (n: number) => Buffer.alloc(32, n);
+
+function hostAgent(address: string, n: number, extra: Partial<AnonHostAgentOptions> = {}): AnonHostAgent {
+  return new AnonHostAgent({
+    mode: 'advanced',
+    subnet: SUBNET,
+    hostAddress: parseIpv4(address),
+    peers: [{ name: 'server', address: parseIpv4(SERVER), secret: secret(n), listenSid: LISTEN }],
+    rotateEveryPackets: 10,
+    rotateEveryMs: 0,
+    recordSids: true,
+    ...extra,
+  });
+}
+
+function responder(): AnonResponderAgent {
+  return new AnonResponderAgent({
+    address: parseIpv4(SERVER),
+    virtualClients: '198.18.99.0/24',
+    listenSid: LISTEN,
+    peers: [
+      { name: 'h1', secret: secret(1) },
+      { name: 'h2', secret: secret(2) },
+    ],
+    rotateEveryPackets: 10,
+    rotateEveryMs: 0,
+    recordSids: true,
+  });
+}
+
+/** Everything a stage emits for one packet, copied. */
+function run(stage: Stage, data: Buffer, link: number = LinkType.IPV4, ts = 1_000_000n): Buffer[] {
+  const out: Buffer[] = [];
+  stage.process({ data, ts, link } satisfies Packet, (p) => out.push(Buffer.from(p.data)));
+  return out;
+}
+
+/** An IPv4 packet's addresses, protocol, and whether its header and TCP/UDP checksums verify. */
+function look(pkt: Buffer) {
+  const ihl = (pkt[0]! & 0x0f) * 4;
+  const total = pkt.readUInt16BE(2);
+  const protocol = pkt[9]!;
+  return {
+    src: ipv4String(pkt.readUInt32BE(12)),
+    dst: ipv4String(pkt.readUInt32BE(16)),
+    protocol,
+    total,
+    headerOk: checksumVerifies(pkt, 0, ihl),
+    transportOk: checksumVerifies(pkt, ihl, total - ihl, ipv4PseudoHeaderSum(pkt, 0, protocol, total - ihl)),
+    srcPort: pkt.readUInt16BE(ihl),
+    dstPort: pkt.readUInt16BE(ihl + 2),
+    payload: pkt.subarray(ihl + (protocol === UDP ? 8 : 20), total).toString(),
+  };
+}
+
+describe('host agent ↔ responder agent (advanced mode, in memory)', () => {
+  it('carries UDP both ways: broadcast source on the wire, virtual client at the server, host address back', () => {
+    const h1 = hostAgent('198.18.5.7', 1);
+    const srv = responder();
+    const request = udpPacket(
+      { src: '198.18.5.7', dst: SERVER },
+      { srcPort: 40000, dstPort: 7000, payload: Buffer.from('h1 hello') },
+    );
+    const [outer] = run(h1.outbound, request);
+    expect(outer).toBeDefined();
+    const wire = look(outer!);
+    expect(wire).toMatchObject({ src: BROADCAST, dst: SERVER, protocol: 253, headerOk: true });
+    expect(outer!.includes(Buffer.from('h1 hello'))).toBe(false);
+
+    const [inner] = run(srv.fromClients, outer!);
+    expect(look(inner!)).toMatchObject({
+      src: '198.18.99.1',
+      dst: SERVER,
+      protocol: UDP,
+      headerOk: true,
+      transportOk: true,
+      srcPort: 40000,
+      dstPort: 7000,
+      payload: 'h1 hello',
+    });
+
+    const reply = udpPacket(
+      { src: SERVER, dst: '198.18.99.1' },
+      { srcPort: 7000, dstPort: 40000, payload: Buffer.from('echo h1 hello') },
+    );
+    const [sealed] = run(srv.fromServer, reply);
+    expect(look(sealed!)).toMatchObject({ src: SERVER, dst: BROADCAST, protocol: 253, headerOk: true });
+    const [delivered] = run(h1.inbound, sealed!);
+    expect(look(delivered!)).toMatchObject({
+      src: SERVER,
+      dst: '198.18.5.7',
+      protocol: UDP,
+      headerOk: true,
+      transportOk: true,
+      srcPort: 7000,
+      dstPort: 40000,
+      payload: 'echo h1 hello',
+    });
+  });
+
+  it('gives two hosts on the same ports their own virtual clients, and each host only its own replies', () => {
+    const hosts = [hostAgent('198.18.5.7', 1), hostAgent('198.18.5.8', 2)];
+    const srv = responder();
+    const virtual: string[] = [];
+    hosts.forEach((h, i) => {
+      const req = tcpPacket(
+        { src: i === 0 ? '198.18.5.7' : '198.18.5.8', dst: SERVER },
+        { srcPort: 40001, dstPort: 7001, payload: Buffer.from(`h${i + 1}`) },
+      );
+      const [inner] = run(srv.fromClients, run(h.outbound, req)[0]!);
+      const seen = look(inner!);
+      expect(seen).toMatchObject({ protocol: TCP, transportOk: true, srcPort: 40001, payload: `h${i + 1}` });
+      virtual.push(seen.src);
+    });
+    expect(new Set(virtual).size).toBe(2);
+    // The server answers each virtual client; the sealed replies are broadcast to both hosts.
+    virtual.forEach((v, i) => {
+      const reply = tcpPacket(
+        { src: SERVER, dst: v },
+        { srcPort: 7001, dstPort: 40001, payload: Buffer.from(`to h${i + 1}`) },
+      );
+      const [sealed] = run(srv.fromServer, reply);
+      const got = hosts.map((h) => run(h.inbound, sealed!).map((p) => look(p).payload));
+      expect(got[i]).toEqual([`to h${i + 1}`]);
+      expect(got[1 - i]).toEqual([]);
+    });
+    expect(hosts[1]!.inbound.stats().dropped['unknown-sid']).toBe(1);
+  });
+
+  it('rotates SIDs every 10 packets both ways, and the log lists each SID once in order of use', () => {
+    const h1 = hostAgent('198.18.5.7', 1);
+    const srv = responder();
+    let now = 1_000_000n;
+    for (let k = 0; k < 60; k++) {
+      now += 1_000_000n;
+      const req = udpPacket(
+        { src: '198.18.5.7', dst: SERVER },
+        { srcPort: 40000, dstPort: 7000, payload: Buffer.from(`m${k}`) },
+      );
+      const [inner] = run(srv.fromClients, run(h1.outbound, req, LinkType.IPV4, now)[0]!, LinkType.IPV4, now);
+      const { src } = look(inner!);
+      const reply = udpPacket(
+        { src: SERVER, dst: src },
+        { srcPort: 7000, dstPort: 40000, payload: Buffer.from(`r${k}`) },
+      );
+      const delivered = run(
+        h1.inbound,
+        run(srv.fromServer, reply, LinkType.IPV4, now)[0]!,
+        LinkType.IPV4,
+        now,
+      );
+      expect(delivered.map((p) => look(p).payload)).toEqual([`r${k}`]);
+    }
+    const log = h1.sidLog();
+    const out = log.find((e) => e.direction === 'out')!.sids;
+    const inn = log.find((e) => e.direction === 'in')!.sids;
+    expect(out[0]).toBe(LISTEN.toString(16));
+    expect(out.length).toBeGreaterThanOrEqual(5);
+    expect(inn.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(out).size).toBe(out.length);
+    // The responder saw the host's chain in the same order, and sent the chain the host received.
+    const srvLog = srv.sidLog();
+    expect(srvLog.find((e) => e.direction === 'in')!.sids).toEqual(out);
+    expect(srvLog.find((e) => e.direction === 'out')!.sids).toEqual(inn);
+    expect(h1.stats().rotations).toBeGreaterThanOrEqual(5);
+  });
+});
