@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { agentCommand } from './agent.js';
 import { analyzeCommand } from './analyze.js';
 import { captureCommand } from './capture.js';
 import { type Command, parseCommandArgs, UsageError } from './command.js';
@@ -14,6 +15,7 @@ const commands: Command[] = [
   iptfsCommand,
   analyzeCommand,
   demoCommand,
+  agentCommand,
 ];
 
 function topLevelHelp(): string {
