@@ -30,6 +30,8 @@ interface TrafficJob {
   leadSeconds: number;
   seed: number;
   labelsPath: string;
+  /** The labels' windowSeconds: the classifier's sample length. */
+  windowSeconds: number;
 }
 
 const VOIP_PAYLOAD = 200;
@@ -101,7 +103,7 @@ for (let round = 0; round < job.rounds; round++) {
   }
 }
 
-const labels: LabelsJson = { windowSeconds: 1, windows };
+const labels: LabelsJson = { windowSeconds: job.windowSeconds, windows };
 writeFileSync(job.labelsPath, `${JSON.stringify(labels)}\n`);
 // Let the last sends complete before counting.
 await new Promise((r) => setTimeout(r, 200));
