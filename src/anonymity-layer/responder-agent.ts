@@ -12,8 +12,11 @@
  *   captured there) are sealed into the session holding that address and sent from the server's address
  *   to the broadcast address the session's packets came from.
  *
- * Each peer always has one session waiting on the listen SID: when it makes contact a new one starts
- * waiting, so a host that restarts (a new session) is served too. Sessions that expire give their virtual
+ * Each peer has one session waiting on the listen SID, so a host that restarts (a new session) is served
+ * too. A new one starts waiting when the peer's session stops accepting the listen SID (after the client's
+ * third rotation) or ends: until then a packet on the listen SID that the peer's keys open belongs to the
+ * session already there (first contact is often several packets, before the reply arrives). A host that
+ * restarts within that time is served once the old session expires. Sessions that expire give their virtual
  * address back. Emitted packets are raw IPv4 (LinkType.IPV4), borrowed until the next call; drops are
  * counted by reason. Fragments are not carried (see host-agent.ts).
  */
@@ -107,6 +110,7 @@ export class AnonResponderAgent {
   private readonly wire = new PacketViews(IPV4_HEADER_LENGTH + ANON_OVERHEAD + MAX_IPV4);
   private readonly local = new PacketViews(MAX_IPV4);
   private readonly span: Ipv4Span = { offset: 0, headerLength: 0, totalLength: 0 };
+  private closing = false;
   private ipId = (Math.random() * 0x10000) >>> 0;
   private readonly inStats: StageStats = { ...emptyStats(), delivered: 0, quotesRewritten: 0 };
   private readonly outStats: StageStats = { ...emptyStats(), sealed: 0 };
@@ -184,6 +188,7 @@ export class AnonResponderAgent {
   }
 
   close(): void {
+    this.closing = true;
     for (const s of [...this.sessionAt, ...this.waiting]) s?.close();
     this.receiver.closeListener(this.listener);
   }
@@ -206,6 +211,12 @@ export class AnonResponderAgent {
     const d = this.receiver.delivered;
     const session = d.session!;
     const index = session.index;
+    // A session that opened a packet without becoming established has no SID to reply on (the client's
+    // announced SID is taken here): its client would get no answers, so the packet goes no further.
+    if (session.state !== 'established') {
+      countDrop(c, 'not-established');
+      return;
+    }
     const virtual = this.nat.assign(index);
     if (virtual === -1) {
       countDrop(c, 'nat-pool-exhausted');
@@ -316,9 +327,13 @@ export class AnonResponderAgent {
       case 'rotated':
         k.rotations++;
         return;
-      case 'peer-rotated':
+      case 'peer-rotated': {
         k.peerRotations++;
+        const peer = this.peerOf[i]!;
+        if (peer !== NO_PEER && this.waiting[peer] === null && !this.acceptsListenSid(e.session))
+          this.wait(peer);
         return;
+      }
       case 'sid-refused':
         k.sidsRefused++;
         return;
@@ -330,28 +345,35 @@ export class AnonResponderAgent {
           const rec = new SidRecorder(this.options.peers[peer]!.name);
           this.recorders[i] = rec;
           this.log.push(rec.out, rec.in);
-          // The contact packet just opened came on the listen SID: it was the first one received.
-          rec.received(this.listener.listenHi, this.listener.listenLo);
         }
-        if (this.waiting[peer] === e.session) this.wait(peer);
+        // The next waiting session starts only once this one stops accepting the listen SID (see below).
+        if (this.waiting[peer] === e.session) this.waiting[peer] = null;
         return;
       }
       case 'expired':
       case 'closed': {
         if (e.type === 'expired') k.expired++;
         const peer = this.peerOf[i]!;
-        const wasWaiting = peer !== NO_PEER && this.waiting[peer] === e.session;
         this.nat.release(i);
         this.sessionAt[i] = null;
         this.recorders[i] = null;
         this.peerOf[i] = NO_PEER;
-        if (wasWaiting) {
-          this.waiting[peer] = null;
-          if (e.type === 'expired') this.wait(peer);
-        }
+        if (peer === NO_PEER) return;
+        if (this.waiting[peer] === e.session) this.waiting[peer] = null;
+        if (!this.closing && this.waiting[peer] === null) this.wait(peer);
         return;
       }
     }
+  }
+
+  /**
+   * Whether a session still takes packets on the listen SID (its peer's first generations are kept for
+   * late packets). While it does, a packet there that its keys open is its own; a second waiting session
+   * with the same keys would open it too and split the client in two.
+   */
+  private acceptsListenSid(session: AnonSession): boolean {
+    const listen = this.listener.listenSid;
+    return session.acceptedSids().includes(listen);
   }
 
   private nextId(): number {
