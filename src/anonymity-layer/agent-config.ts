@@ -13,7 +13,8 @@
  *                  "secret": "<hex, ≥ 16 bytes>" | "secretFile": "<path of a file holding the hex>",
  *                  "listenSid": "<16 hex digits>" } ],      secret and listenSid: advanced mode only
  *     "rotation": { "packets": 1000, "ms": 10000 },          0 = not by that measure
- *     "minPacketsPerSid": 8, "idleTimeoutMs": 120000,
+ *     "minPacketsPerSid": 8,             default 8, or rotation.packets when smaller
+ *     "idleTimeoutMs": 120000,
  *     "prefilter": "sids" | "protocol",  kernel filter: exact per SID/tuple (default), or protocol only
  *     "delivery": "stack" | { "file": "inner.pcap" },
  *     "sidLog": "<path>" }               optional: every SID used, written at exit

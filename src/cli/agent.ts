@@ -55,7 +55,8 @@ Config FILE (JSON object; relative paths are taken from the file's directory):
                      secret: hex, at least 16 bytes, the same on both ends (keys by HKDF-SHA256);
                      secretFile: a file holding that hex
   rotation           {"packets": 1000, "ms": 10000}: rotate the own SID (0 = not by that measure)
-  minPacketsPerSid   never rotate before this many packets under a SID (default 8): loss tolerance
+  minPacketsPerSid   never rotate before this many packets under a SID: the loss tolerance
+                     (default 8, or rotation.packets when that is smaller)
   idleTimeoutMs      end a session after this long without packets (default 120000; 0 = never)
   prefilter          host: "sids" (default: one kernel clause per SID or tuple) | "protocol"
   delivery           "stack" (default: inner packets to the local stack) | {"file": "inner.pcap"}

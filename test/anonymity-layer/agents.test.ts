@@ -5,7 +5,7 @@ import { checksumVerifies, ipv4PseudoHeaderSum } from '../../src/codec/checksum.
 import { ipv4String, parseIpv4 } from '../../src/codec/ip-address.js';
 import { LinkType, type Packet } from '../../src/packet.js';
 import type { Stage } from '../../src/stages/stage.js';
-import { TCP, tcpPacket, UDP, udpPacket } from './ipv4-packets.js';
+import { icmpPacket, TCP, tcpPacket, UDP, udpPacket } from './ipv4-packets.js';
 
 const SUBNET = '198.18.5.0/24';
 const BROADCAST = '198.18.5.255';
@@ -176,5 +176,137 @@ describe('host agent ↔ responder agent (advanced mode, in memory)', () => {
     expect(srvLog.find((e) => e.direction === 'in')!.sids).toEqual(out);
     expect(srvLog.find((e) => e.direction === 'out')!.sids).toEqual(inn);
     expect(h1.stats().rotations).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('responder agent: first contact', () => {
+  it('keeps a host one client when several packets arrive on the listen SID before the first reply', () => {
+    const h1 = hostAgent('198.18.5.7', 1);
+    const srv = responder();
+    const sources = ['udp', 'tcp', 'udp'].map((kind, k) => {
+      const req =
+        kind === 'udp'
+          ? udpPacket(
+              { src: '198.18.5.7', dst: SERVER },
+              { srcPort: 40000, dstPort: 7000, payload: Buffer.from(`u${k}`) },
+            )
+          : tcpPacket({ src: '198.18.5.7', dst: SERVER }, { srcPort: 40001, dstPort: 7001, flags: 0x002 });
+      const outer = run(h1.outbound, req)[0]!;
+      expect(outer.readBigUInt64BE(20)).toBe(LISTEN); // still first contact: no reply yet
+      return look(run(srv.fromClients, outer)[0]!).src;
+    });
+    expect(sources).toEqual(['198.18.99.1', '198.18.99.1', '198.18.99.1']);
+    expect(srv.stats().sessionsEstablished).toBe(1);
+  });
+
+  it('drops what it cannot place, by reason', () => {
+    const srv = responder();
+    const stranger = new AnonHostAgent({
+      mode: 'advanced',
+      subnet: SUBNET,
+      hostAddress: parseIpv4('198.18.5.9'),
+      peers: [{ name: 'server', address: parseIpv4(SERVER), secret: secret(9), listenSid: LISTEN }],
+    });
+    const req = udpPacket({ src: '198.18.5.9', dst: SERVER }, { srcPort: 1, dstPort: 7000 });
+    expect(run(srv.fromClients, run(stranger.outbound, req)[0]!)).toEqual([]);
+    const reply = udpPacket({ src: SERVER, dst: '198.18.99.1' }, { srcPort: 7000, dstPort: 1 });
+    expect(run(srv.fromServer, reply)).toEqual([]);
+    expect(run(srv.fromClients, Buffer.from([0x60, 0, 0, 0]))).toEqual([]);
+    expect(srv.fromClients.stats().dropped).toEqual({ tag: 1, 'not-ipv4': 1 });
+    expect(srv.fromServer.stats().dropped).toEqual({ 'no-session-for-address': 1 });
+  });
+});
+
+describe('host agent: outbound checks and the prefilter', () => {
+  it("seals only the host's own unfragmented packets to its peers, counting the rest", () => {
+    const h1 = hostAgent('198.18.5.7', 1);
+    const ok = { srcPort: 1, dstPort: 2 };
+    expect(run(h1.outbound, udpPacket({ src: '198.18.5.7', dst: '198.18.9.3' }, ok))).toEqual([]);
+    expect(run(h1.outbound, udpPacket({ src: '198.18.5.8', dst: SERVER }, ok))).toEqual([]);
+    expect(run(h1.outbound, udpPacket({ src: '198.18.5.7', dst: SERVER, flags: 0b001 }, ok))).toEqual([]);
+    expect(h1.outbound.stats().dropped).toEqual({ 'not-to-peer': 1, 'source-not-host': 1, fragment: 1 });
+  });
+
+  it('builds the prefilter from the SIDs the host accepts, and says when they change', () => {
+    let changes = 0;
+    const h1 = hostAgent('198.18.5.7', 1, { onFilterChange: () => changes++ });
+    const before = h1.prefilter();
+    expect(before.exact).toBe(true);
+    expect(before.expression).toMatch(/^ip dst host 198\.18\.5\.255 and \(ip proto 253 and /);
+    const accepted = h1.receiver.table.entries();
+    expect(accepted).toHaveLength(1); // A, where the first reply arrives
+    const [hi, lo] = accepted[0]!;
+    expect(before.expression).toContain(`ip[20:4] = 0x${hi.toString(16).padStart(8, '0')}`);
+    expect(before.expression).toContain(`ip[24:4] = 0x${lo.toString(16).padStart(8, '0')}`);
+    const srv = responder();
+    const req = udpPacket({ src: '198.18.5.7', dst: SERVER }, { srcPort: 40000, dstPort: 7000 });
+    const { src } = look(run(srv.fromClients, run(h1.outbound, req)[0]!)[0]!);
+    const reply = udpPacket({ src: SERVER, dst: src }, { srcPort: 7000, dstPort: 40000 });
+    const seen = changes;
+    run(h1.inbound, run(srv.fromServer, reply)[0]!);
+    expect(changes).toBeGreaterThan(seen); // the reply announced the server's next SID
+    expect(h1.prefilter().expression).not.toBe(before.expression);
+    const protocolOnly = hostAgent('198.18.5.7', 1, { prefilter: 'protocol' }).prefilter();
+    expect(protocolOnly.expression).toBe('ip dst host 198.18.5.255 and ip proto 253');
+  });
+});
+
+describe('host agent, basic mode', () => {
+  const basic = (address: string) =>
+    new AnonHostAgent({
+      mode: 'basic',
+      subnet: SUBNET,
+      hostAddress: parseIpv4(address),
+      peers: [{ name: 'server', address: parseIpv4(SERVER) }],
+    });
+
+  it('sends from the broadcast address, keeps its own replies by tuple, and gives them its address', () => {
+    const h1 = basic('198.18.5.7');
+    const h2 = basic('198.18.5.8');
+    const req = tcpPacket(
+      { src: '198.18.5.7', dst: SERVER },
+      { srcPort: 40001, dstPort: 7001, payload: Buffer.from('q') },
+    );
+    const [out] = run(h1.outbound, req);
+    expect(look(out!)).toMatchObject({
+      src: BROADCAST,
+      dst: SERVER,
+      protocol: TCP,
+      transportOk: true,
+      payload: 'q',
+    });
+    expect(h1.prefilter().expression).toContain('ip src host 198.18.9.2');
+    const reply = tcpPacket(
+      { src: SERVER, dst: BROADCAST },
+      { srcPort: 7001, dstPort: 40001, payload: Buffer.from('a') },
+    );
+    const [mine] = run(h1.inbound, reply);
+    expect(look(mine!)).toMatchObject({
+      src: SERVER,
+      dst: '198.18.5.7',
+      transportOk: true,
+      headerOk: true,
+      payload: 'a',
+    });
+    expect(run(h2.inbound, reply)).toEqual([]);
+    expect(h2.inbound.stats().dropped).toEqual({ 'unknown-tuple': 1 });
+  });
+
+  it('delivers a tuple another host was seen using to nobody', () => {
+    const h1 = basic('198.18.5.7');
+    const req = udpPacket({ src: '198.18.5.7', dst: SERVER }, { srcPort: 40999, dstPort: 7002 });
+    run(h1.outbound, req);
+    const tuple = { remoteAddress: parseIpv4(SERVER), remotePort: 7002, localPort: 40999, protocol: UDP };
+    expect(h1.reportOtherHostUse(tuple)).toBe('contested');
+    const reply = udpPacket({ src: SERVER, dst: BROADCAST }, { srcPort: 7002, dstPort: 40999 });
+    expect(run(h1.inbound, reply)).toEqual([]);
+    expect(h1.inbound.stats().dropped).toEqual({ 'tuple-contested': 1 });
+  });
+
+  it('carries only protocols with ports', () => {
+    const h1 = basic('198.18.5.7');
+    const ping = icmpPacket({ src: '198.18.5.7', dst: SERVER }, { type: 8, code: 0, body: Buffer.from('x') });
+    expect(run(h1.outbound, ping)).toEqual([]);
+    expect(h1.outbound.stats().dropped).toEqual({ 'no-ports': 1 });
   });
 });
