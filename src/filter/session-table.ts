@@ -6,6 +6,13 @@
  * deletion (no tombstones, so lookups never slow down as sessions rotate). add, remove and lookup are O(1)
  * expected; the table doubles when it passes half full (amortised O(1), the only allocation).
  *
+ * Memory layout, for the common case of a filter: most SIDs on a broadcast link are other hosts', so most
+ * lookups miss. Each slot has a 16-bit fingerprint (hash bits, never 0; 0 marks a free slot) in an array of
+ * its own, 2 bytes a slot: a miss usually reads one cache line of it and nothing else, and at 100k sessions
+ * (2^19 slots, 1 MiB) it stays in a core's L2. A slot's SID halves and index sit side by side (16 bytes a
+ * slot), so a hit reads one more line. Measured by bench/anon-filter.ts: separate hi/lo/index arrays cost a
+ * hit or a miss up to three cache misses at that size.
+ *
  * The hash is keyed with a random seed per table, so a peer that chooses its announced SIDs cannot aim them
  * at one probe sequence of ours without knowing the seed.
  */
@@ -28,15 +35,18 @@ export interface SessionTableOptions {
   seed?: readonly [number, number];
 }
 
-const EMPTY = -1;
+/** Fingerprint of a free slot; occupied slots have 1 … 0xffff. */
+const FREE = 0;
+/** Uint32s per slot in `slots`: hi, lo, index, and one unused so a slot is 16 aligned bytes. */
+const STRIDE = 4;
 /** Largest capacity (2^30 slots): far above what a host's sessions need; indexes stay small integers. */
 const MAX_CAPACITY = 1 << 30;
 
 export class SessionTable implements SidRegistry {
-  private keyHi: Uint32Array;
-  private keyLo: Uint32Array;
-  /** Session index per slot, EMPTY for a free slot. */
-  private values: Int32Array;
+  /** Per slot: a fingerprint of its SID's hash, or FREE. */
+  private fingerprints: Uint16Array;
+  /** Per slot, STRIDE apart: SID high half, low half, session index. */
+  private slots: Uint32Array;
   private mask: number;
   private count = 0;
   private readonly seedHi: number;
@@ -50,9 +60,8 @@ export class SessionTable implements SidRegistry {
       );
     let capacity = 8;
     while (capacity < expected * 2) capacity *= 2;
-    this.keyHi = new Uint32Array(capacity);
-    this.keyLo = new Uint32Array(capacity);
-    this.values = new Int32Array(capacity).fill(EMPTY);
+    this.fingerprints = new Uint16Array(capacity);
+    this.slots = new Uint32Array(capacity * STRIDE);
     this.mask = capacity - 1;
     let seed = options.seed;
     if (!seed) {
@@ -74,27 +83,27 @@ export class SessionTable implements SidRegistry {
     return this.mask + 1;
   }
 
-  /** The slot where probing for (hi, lo) starts: murmur3's 32-bit mixing over both halves, seeded. */
+  /** The slot where probing for (hi, lo) starts: the low bits of the hash. */
   homeSlot(hi: number, lo: number): number {
-    let h = Math.imul((lo ^ this.seedLo) >>> 0, 0xcc9e2d51);
-    h = ((h << 15) | (h >>> 17)) ^ hi ^ this.seedHi;
-    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    return (h ^ (h >>> 16)) & this.mask;
+    return this.hash(hi, lo) & this.mask;
   }
 
   lookup(hi: number, lo: number): number {
     hi >>>= 0;
     lo >>>= 0;
-    const keyHi = this.keyHi;
-    const keyLo = this.keyLo;
-    const values = this.values;
+    const fingerprints = this.fingerprints;
+    const slots = this.slots;
     const mask = this.mask;
-    let i = this.homeSlot(hi, lo);
+    const h = this.hash(hi, lo);
+    const f = fingerprintOf(h);
+    let i = h & mask;
     for (;;) {
-      const v = values[i]!;
-      if (v === EMPTY) return -1;
-      if (keyLo[i] === lo && keyHi[i] === hi) return v;
+      const seen = fingerprints[i]!;
+      if (seen === FREE) return -1;
+      if (seen === f) {
+        const k = i * STRIDE;
+        if (slots[k + 1] === lo && slots[k] === hi) return slots[k + 2]!;
+      }
       i = (i + 1) & mask;
     }
   }
@@ -129,7 +138,7 @@ export class SessionTable implements SidRegistry {
     if (i < 0) return false;
     if (!Number.isInteger(index) || index < 0 || index > 0x7fffffff)
       throw new RangeError(`session table: index ${index} must be an integer from 0 to 2^31 − 1`);
-    this.values[i] = index;
+    this.slots[i * STRIDE + 2] = index;
     return true;
   }
 
@@ -140,39 +149,44 @@ export class SessionTable implements SidRegistry {
   remove(hi: number, lo: number): boolean {
     let hole = this.slotOf(hi >>> 0, lo >>> 0);
     if (hole < 0) return false;
-    const keyHi = this.keyHi;
-    const keyLo = this.keyLo;
-    const values = this.values;
+    const fingerprints = this.fingerprints;
+    const slots = this.slots;
     const mask = this.mask;
     let j = hole;
     for (;;) {
       j = (j + 1) & mask;
-      if (values[j] === EMPTY) break;
-      const home = this.homeSlot(keyHi[j]!, keyLo[j]!);
+      if (fingerprints[j] === FREE) break;
+      const k = j * STRIDE;
+      const home = this.homeSlot(slots[k]!, slots[k + 1]!);
       // The entry at j may move to the hole when the hole lies cyclically in [home, j).
       if (((j - home) & mask) >= ((j - hole) & mask)) {
-        keyHi[hole] = keyHi[j]!;
-        keyLo[hole] = keyLo[j]!;
-        values[hole] = values[j]!;
+        const to = hole * STRIDE;
+        slots[to] = slots[k]!;
+        slots[to + 1] = slots[k + 1]!;
+        slots[to + 2] = slots[k + 2]!;
+        fingerprints[hole] = fingerprints[j]!;
         hole = j;
       }
     }
-    values[hole] = EMPTY;
+    fingerprints[hole] = FREE;
     this.count--;
     return true;
   }
 
   /** Removes every entry (keeps the capacity). */
   clear(): void {
-    this.values.fill(EMPTY);
+    this.fingerprints.fill(FREE);
     this.count = 0;
   }
 
   /** Every entry as [hi, lo, index] (allocates; for tests and diagnostics). */
   entries(): [number, number, number][] {
     const out: [number, number, number][] = [];
-    for (let i = 0; i <= this.mask; i++)
-      if (this.values[i] !== EMPTY) out.push([this.keyHi[i]!, this.keyLo[i]!, this.values[i]!]);
+    for (let i = 0; i <= this.mask; i++) {
+      if (this.fingerprints[i] === FREE) continue;
+      const k = i * STRIDE;
+      out.push([this.slots[k]!, this.slots[k + 1]!, this.slots[k + 2]!]);
+    }
     return out;
   }
 
@@ -180,44 +194,68 @@ export class SessionTable implements SidRegistry {
   maxProbeDistance(): number {
     let max = 0;
     for (let i = 0; i <= this.mask; i++) {
-      if (this.values[i] === EMPTY) continue;
-      const d = (i - this.homeSlot(this.keyHi[i]!, this.keyLo[i]!)) & this.mask;
+      if (this.fingerprints[i] === FREE) continue;
+      const d = (i - this.homeSlot(this.slots[i * STRIDE]!, this.slots[i * STRIDE + 1]!)) & this.mask;
       if (d > max) max = d;
     }
     return max;
   }
 
+  /** murmur3's 32-bit mixing over both halves, seeded: home slot from the low bits, fingerprint from the high. */
+  private hash(hi: number, lo: number): number {
+    let h = Math.imul((lo ^ this.seedLo) >>> 0, 0xcc9e2d51);
+    h = ((h << 15) | (h >>> 17)) ^ hi ^ this.seedHi;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return h ^ (h >>> 16);
+  }
+
   private slotOf(hi: number, lo: number): number {
-    const keyHi = this.keyHi;
-    const keyLo = this.keyLo;
-    const values = this.values;
+    const fingerprints = this.fingerprints;
+    const slots = this.slots;
     const mask = this.mask;
-    let i = this.homeSlot(hi, lo);
+    const h = this.hash(hi, lo);
+    const f = fingerprintOf(h);
+    let i = h & mask;
     for (;;) {
-      if (values[i] === EMPTY) return -1;
-      if (keyLo[i] === lo && keyHi[i] === hi) return i;
+      const seen = fingerprints[i]!;
+      if (seen === FREE) return -1;
+      if (seen === f && slots[i * STRIDE + 1] === lo && slots[i * STRIDE] === hi) return i;
       i = (i + 1) & mask;
     }
   }
 
   private place(hi: number, lo: number, index: number): void {
     const mask = this.mask;
-    let i = this.homeSlot(hi, lo);
-    while (this.values[i] !== EMPTY) i = (i + 1) & mask;
-    this.keyHi[i] = hi;
-    this.keyLo[i] = lo;
-    this.values[i] = index;
+    const h = this.hash(hi, lo);
+    let i = h & mask;
+    while (this.fingerprints[i] !== FREE) i = (i + 1) & mask;
+    const k = i * STRIDE;
+    this.slots[k] = hi;
+    this.slots[k + 1] = lo;
+    this.slots[k + 2] = index;
+    this.fingerprints[i] = fingerprintOf(h);
   }
 
   private grow(): void {
     const capacity = (this.mask + 1) * 2;
     if (capacity > MAX_CAPACITY) throw new RangeError(`session table: more than ${MAX_CAPACITY / 2} entries`);
-    const { keyHi, keyLo, values } = this;
-    this.keyHi = new Uint32Array(capacity);
-    this.keyLo = new Uint32Array(capacity);
-    this.values = new Int32Array(capacity).fill(EMPTY);
+    const { fingerprints, slots } = this;
+    this.fingerprints = new Uint16Array(capacity);
+    this.slots = new Uint32Array(capacity * STRIDE);
     this.mask = capacity - 1;
-    for (let i = 0; i < values.length; i++)
-      if (values[i] !== EMPTY) this.place(keyHi[i]!, keyLo[i]!, values[i]!);
+    for (let i = 0; i < fingerprints.length; i++)
+      if (fingerprints[i] !== FREE) {
+        const k = i * STRIDE;
+        this.place(slots[k]!, slots[k + 1]!, slots[k + 2]!);
+      }
   }
+}
+
+/**
+ * A slot's fingerprint: the hash's high 16 bits, 0 moved to 1 (0 marks a free slot). Home slots use the low
+ * bits, so below 2^16 slots the two are independent and a miss compares a key one time in 65 535.
+ */
+function fingerprintOf(h: number): number {
+  return h >>> 16 || 1;
 }
