@@ -194,6 +194,7 @@ async function startTcpdump(
     ifname,
     '-n',
     '-U',
+    '--immediate-mode', // else up to 1 s of packets waits in a ring block that SIGINT drops
     '-Z',
     'root',
     '--time-stamp-precision=nano',

@@ -18,33 +18,73 @@
  * packet; the slots behind it are still sent, so no inner data is lost and the rate holds on average.
  *
  * The first tick starts the schedule at the real time (the stage's pacer starts on it); later ticks run
- * ahead, so the first of them hands over `leadNs` of slots at once: the shaper's starting queue.
+ * ahead, handing over the slots of the lead: the shaper's starting queue.
+ *
+ * One tick moves the stage's time by at most `maxStepNs` (default 2 ms, as the stage's own real-time
+ * burst), so a sender that cannot keep up with its rate (too fast for the CPU, or after a long stall)
+ * does bounded work per tick and lets the event loop run (its sockets send between ticks), and falls
+ * behind instead: its slots still go out in order, later, and stats().behindNs says how far the stage's
+ * time trails the clock plus the lead. So the lead itself builds up over the first ticks, and after a
+ * stall the sender catches up by maxStepNs minus the tick interval per tick. Likewise, while
+ * `downstream` (the sink) needs a drain, ticks do not move the stage's time at all: a sink that cannot
+ * send as fast as the rate slows the tunnel down (behindNs grows) instead of dropping its packets.
  */
 import type { Packet } from '../../src/packet.js';
+import type { Drainable } from '../../src/stages/pipeline.js';
 import type { Emit, Stage, StageStats } from '../../src/stages/stage.js';
+
+const DEFAULT_MAX_STEP_NS = 2_000_000n;
+
+export interface AheadOfClockOptions {
+  /** Most the stage's time moves in one tick (default 2 ms). */
+  maxStepNs?: bigint;
+  /** The sink the stage's output goes to: no tick moves the stage's time while it needs a drain. */
+  downstream?: Drainable;
+}
 
 export class AheadOfClock implements Stage {
   readonly name: string;
-  private started = false;
+  readonly maxStepNs: bigint;
+  private readonly downstream: Drainable | null;
+  /** The last time handed to the stage (-1n before the first). */
+  private passed = -1n;
+  private behind = 0n;
+  private heldTicks = 0;
 
   /** `inner` must be a virtual-time stage (its tick catches up on everything due before `now`). */
   constructor(
     readonly inner: Stage,
     readonly leadNs: bigint,
+    options: AheadOfClockOptions = {},
   ) {
     if (!inner.tick) throw new Error(`AheadOfClock: stage ${inner.name} has no tick(); nothing to pace`);
     if (leadNs < 0n) throw new RangeError(`AheadOfClock lead must be ≥ 0 ns, got ${leadNs}`);
+    this.maxStepNs = options.maxStepNs ?? DEFAULT_MAX_STEP_NS;
+    if (this.maxStepNs <= 0n)
+      throw new RangeError(`AheadOfClock maxStepNs must be > 0 ns, got ${options.maxStepNs}`);
+    this.downstream = options.downstream ?? null;
     this.name = inner.name;
   }
 
   process(pkt: Packet, emit: Emit): void {
-    this.started = true;
+    if (this.passed < 0n) this.passed = pkt.ts;
     this.inner.process(pkt, emit);
   }
 
   tick(now: bigint, emit: Emit): void {
-    this.inner.tick!(this.started ? now + this.leadNs : now, emit);
-    this.started = true;
+    if (this.downstream?.needsDrain) {
+      this.heldTicks++;
+      return;
+    }
+    let t = now;
+    if (this.passed >= 0n) {
+      const target = now + this.leadNs;
+      t = target - this.passed > this.maxStepNs ? this.passed + this.maxStepNs : target;
+      if (t < this.passed) t = this.passed;
+      this.behind = target - t;
+    }
+    this.passed = t;
+    this.inner.tick!(t, emit);
   }
 
   flush(emit: Emit): void {
@@ -52,7 +92,12 @@ export class AheadOfClock implements Stage {
   }
 
   stats(): StageStats {
-    return { ...this.inner.stats(), leadNs: Number(this.leadNs) };
+    return {
+      ...this.inner.stats(),
+      leadNs: Number(this.leadNs),
+      behindNs: Number(this.behind),
+      heldTicks: this.heldTicks,
+    };
   }
 }
 
@@ -69,9 +114,13 @@ export function kernelShaperArgs(
   packetsPerSecond: number,
   queuePackets: number,
 ): string[] {
-  const bitsPerSecond = frameBytes * 8 * packetsPerSecond;
-  if (!Number.isSafeInteger(bitsPerSecond) || bitsPerSecond <= 0)
-    throw new RangeError(`shaper rate ${frameBytes} B × ${packetsPerSecond}/s must be whole bits per second`);
+  // tc takes whole bits per second: rounding moves the rate by under 1 bit/s, which the lead absorbs
+  // for days at any rate the stage can send.
+  const bitsPerSecond = Math.round(frameBytes * 8 * packetsPerSecond);
+  if (!Number.isSafeInteger(bitsPerSecond) || bitsPerSecond <= 0 || !Number.isInteger(queuePackets))
+    throw new RangeError(
+      `kernel shaper: ${frameBytes} B × ${packetsPerSecond}/s with a queue of ${queuePackets} packets is not a rate tc can take`,
+    );
   return [
     'qdisc',
     'replace',

@@ -58,6 +58,7 @@ const sa = new SecurityAssociation(parseSaJson(job.sa, `${job.role} SA`));
 const stop = new AbortController();
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop.abort());
 
+const sink = new RawIpv4Sink();
 const source = new LiveCapture({ interface: job.interface, filter: job.filter });
 let stage: Stage;
 if (job.role === 'encap') {
@@ -66,9 +67,11 @@ if (job.role === 'encap') {
     mode: { kind: 'fixed-rate', bitsPerSecond: job.bitsPerSecond },
     time: job.pacing === 'real' ? 'real' : 'virtual',
   });
-  stage = job.pacing === 'real' ? encap : new AheadOfClock(encap, BigInt(Math.round(job.leadMs * 1e6)));
+  stage =
+    job.pacing === 'real'
+      ? encap
+      : new AheadOfClock(encap, BigInt(Math.round(job.leadMs * 1e6)), { downstream: sink });
 } else stage = new IptfsDecapStage([sa]);
-const sink = new RawIpv4Sink();
 const pipeline = new Pipeline([stage, sink]);
 print({ ready: true, role: job.role, pid: process.pid });
 
