@@ -37,7 +37,7 @@
  *
  * With PKTVEIL_CAPTURE_DIR set, wan.pcap, lan.pcap, icmp.pcap and labels.json stay there.
  * Options: --rounds N (3), --segment-seconds S (10) for shorter runs; --pacing=real for the stage's own
- * real-time pacer without the kernel shaper.
+ * real-time pacer without the kernel shaper; --awake=off to let the CPUs idle.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -144,7 +144,8 @@ function lastJson<T>(r: RunResult, what: string): T {
 }
 
 const lab = new NetnsLab();
-const awake = new CpuKeepAwake();
+// --awake=off: to see what idle CPUs do to the shaper's timing (lib/cpu-keep-awake.ts).
+const awake = process.argv.includes('--awake=off') ? null : new CpuKeepAwake();
 const captureDir = process.env.PKTVEIL_CAPTURE_DIR;
 const dir = captureDir ?? mkdtempSync(join(tmpdir(), 'pktveil-lives-'));
 if (captureDir) mkdirSync(captureDir, { recursive: true });
@@ -152,7 +153,7 @@ let cleaned = false;
 function cleanup(): void {
   if (cleaned) return;
   cleaned = true;
-  awake.stop();
+  awake?.stop();
   lab.cleanup();
   if (!captureDir) rmSync(dir, { recursive: true, force: true });
 }

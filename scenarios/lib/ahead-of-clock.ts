@@ -6,8 +6,9 @@
  * an amount that depends on what else the loop and the machine are doing, and what the loop is doing
  * depends on the traffic being hidden (capturing and copying a web burst keeps it awake and prompt; an idle
  * loop sleeps deeper and fires later). An observer of the gaps then tells the traffic classes apart, even
- * though every packet has the same size and the long-run rate is right (measured: 0.75 classifier
- * accuracy against a chance of 0.33 on the last mile with `time: 'real'`).
+ * though every packet has the same size (measured on scenario:lives' last mile with `time: 'real'`: a
+ * median gap of 1104 µs for 1000, p99 2.6 ms, the rate 1.2% low, and web windows told apart by their
+ * steadier gaps, web recall 0.98 and accuracy 0.38 against a chance of 0.33 over 450 samples).
  *
  * So the two jobs are split. JavaScript decides what goes in each slot: the stage runs in virtual time,
  * slot k at t0 + k·interval exactly, never skipping a slot, and it is ticked `leadNs` ahead of now, so each

@@ -5,10 +5,11 @@
  *
  * Why: in a virtual machine an idle vCPU halts, and the host wakes it up for its next timer later than
  * it would preempt a running one. Every namespace of a scenario shares this machine's CPUs, so when the
- * scenario's LAN is silent the whole machine is idler and the kernel shaper's hrtimer on the last mile
- * fires late more often: measured, 52 of 79 late packets (gap > 1.5 ms) fell in the silence segments
- * and the observer's classifier reached 0.41 against a chance of 0.33. With the CPUs kept awake: 11 late
- * packets spread over the classes, classifier 0.37. A box built for constant-rate TFC would keep its CPUs
+ * scenario's LAN is quiet the whole machine is idler and the kernel shaper's hrtimer on the last mile
+ * fires late more often. Measured on the last mile (gaps > 1.5 ms, per silence/voip/web segment): with
+ * idle CPUs 52/20/5 in one run (classifier 0.41 against a chance of 0.33, 54 samples) and 28/29/9 in a
+ * 450-sample run (max gap 252 ms, rate 1% low); with the CPUs kept awake 5/5/1 and 7/7/4 (max gap
+ * 2.8 ms, rate exact to 0.01%). A box built for constant-rate TFC would keep its CPUs
  * out of deep idle states (idle=poll, or /dev/cpu_dma_latency held at 0 where a cpuidle driver exists;
  * this VM has none); this is the lab's stand-in for that.
  */
