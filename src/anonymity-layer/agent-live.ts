@@ -61,6 +61,10 @@ export type LiveDelivery = AgentDelivery | { kind: 'callback'; deliver: (pkt: Pa
 
 const noEmit = (): void => {};
 
+function emptyInject(): InjectStats {
+  return { packetsIn: 0, packetsOut: 0, dropped: {}, sent: 0, failed: 0, bytesSent: 0, sendErrors: {} };
+}
+
 /** Opens the delivery stage. */
 async function openDelivery(delivery: LiveDelivery): Promise<{ stage: Stage; close: () => Promise<void> }> {
   if (delivery.kind === 'stack') {
@@ -140,8 +144,8 @@ export class LiveHostAgent {
   readonly agent: AnonHostAgent;
   private readonly options: LiveHostAgentOptions;
   private readonly clock: Clock;
-  private wire!: RawIpv4Sink;
-  private delivery!: { stage: Stage; close: () => Promise<void> };
+  private wire: RawIpv4Sink | null = null;
+  private delivery: { stage: Stage; close: () => Promise<void> } | null = null;
   private outCapture: LiveCapture | null = null;
   private inCapture: LiveCapture | null = null;
   private readonly retiring = new Set<LiveCapture>();
@@ -152,8 +156,8 @@ export class LiveHostAgent {
   private rebuildScheduled = false;
   private ticker: NodeJS.Timeout | null = null;
   private stopped = false;
-  private readonly emitWire = (pkt: Packet): void => this.wire.process(pkt, noEmit);
-  private readonly emitLocal = (pkt: Packet): void => this.delivery.stage.process(pkt, noEmit);
+  private readonly emitWire = (pkt: Packet): void => this.wire!.process(pkt, noEmit);
+  private readonly emitLocal = (pkt: Packet): void => this.delivery!.stage.process(pkt, noEmit);
   private readonly onInbound = (pkt: Packet): void => {
     if (this.retiring.size > 0 && this.dedupe.seen(pkt.data)) return;
     this.agent.inbound.process(pkt, this.emitLocal);
@@ -165,8 +169,20 @@ export class LiveHostAgent {
     this.agent = new AnonHostAgent({ ...options.agent, onFilterChange: () => this.scheduleRebuild() });
   }
 
-  /** Opens the sockets and captures; throws a LiveIoError (privileges, missing interface, …). */
+  /**
+   * Opens the sockets and captures; throws a LiveIoError (privileges, missing interface, …) after closing
+   * whatever it had opened.
+   */
   async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (err) {
+      await this.stop().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async open(): Promise<void> {
     this.delivery = await openDelivery(this.options.delivery);
     this.wire = new RawIpv4Sink({ name: 'wire', interface: this.options.interface });
     this.rebuild();
@@ -213,8 +229,8 @@ export class LiveHostAgent {
         rebuilds: this.rebuilds,
         overlapDuplicates: this.dedupe.duplicates,
       },
-      wire: this.wire.stats(),
-      delivery: this.delivery.stage.stats(),
+      wire: this.wire?.stats() ?? emptyInject(),
+      delivery: this.delivery?.stage.stats() ?? { packetsIn: 0, packetsOut: 0, dropped: {} },
       captures: {
         outbound: this.outCapture?.stats() ?? none,
         inbound: this.inCapture?.stats() ?? none,
@@ -286,13 +302,13 @@ export class LiveResponderAgent {
   private readonly clock: Clock;
   private socket: ReceivingSocket | null = null;
   private replies: LiveCapture | null = null;
-  private wire!: RawIpv4Sink;
-  private delivery!: { stage: Stage; close: () => Promise<void> };
+  private wire: RawIpv4Sink | null = null;
+  private delivery: { stage: Stage; close: () => Promise<void> } | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly received: Packet = { data: Buffer.alloc(0), ts: 0n, link: LinkType.IPV4 };
-  private readonly emitWire = (pkt: Packet): void => this.wire.process(pkt, noEmit);
-  private readonly emitLocal = (pkt: Packet): void => this.delivery.stage.process(pkt, noEmit);
+  private readonly emitWire = (pkt: Packet): void => this.wire!.process(pkt, noEmit);
+  private readonly emitLocal = (pkt: Packet): void => this.delivery!.stage.process(pkt, noEmit);
 
   constructor(options: LiveResponderAgentOptions) {
     this.options = options;
@@ -300,7 +316,17 @@ export class LiveResponderAgent {
     this.agent = new AnonResponderAgent(options.agent);
   }
 
+  /** As LiveHostAgent.start. */
   async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (err) {
+      await this.stop().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async open(): Promise<void> {
     this.delivery = await openDelivery(this.options.delivery);
     this.wire = new RawIpv4Sink({ name: 'wire' });
     const raw = loadRawSocket();
@@ -346,8 +372,8 @@ export class LiveResponderAgent {
   stats(): LiveResponderAgentStats {
     return {
       ...this.agent.stats(),
-      wire: this.wire.stats(),
-      delivery: this.delivery.stage.stats(),
+      wire: this.wire?.stats() ?? emptyInject(),
+      delivery: this.delivery?.stage.stats() ?? { packetsIn: 0, packetsOut: 0, dropped: {} },
       replies: this.replies?.stats() ?? {
         packetsSeen: 0,
         bytesSeen: 0,
