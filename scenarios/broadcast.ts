@@ -151,7 +151,8 @@ async function start(
   const [node, nodeArgs] = tsxCommand(script, args);
   const child = lab.spawn(ns, node, nodeArgs);
   const done = collect(child, 120_000);
-  await waitForOutput(child, ready, what, 30_000);
+  // Generous: four programs start at once through tsx on what may be a busy 2-core machine.
+  await waitForOutput(child, ready, what, 60_000);
   return { child, done };
 }
 
