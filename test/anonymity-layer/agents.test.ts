@@ -179,6 +179,31 @@ describe('host agent ↔ responder agent (advanced mode, in memory)', () => {
   });
 });
 
+describe('ICMP through the agents', () => {
+  it('carries a ping, and an ICMP error quoting the virtual client reaches the host quoting the host', () => {
+    const h1 = hostAgent('198.18.5.7', 1);
+    const srv = responder();
+    const ping = icmpPacket(
+      { src: '198.18.5.7', dst: SERVER },
+      { type: 8, code: 0, body: Buffer.from('ping') },
+    );
+    const [inner] = run(srv.fromClients, run(h1.outbound, ping)[0]!);
+    expect(look(inner!)).toMatchObject({ src: '198.18.99.1', dst: SERVER, protocol: 1, headerOk: true });
+    expect(inner!.subarray(20).equals(ping.subarray(20))).toBe(true);
+    // The server's stack answers a datagram to a closed port: port unreachable, quoting what it got.
+    const quoted = udpPacket({ src: '198.18.99.1', dst: SERVER }, { srcPort: 40000, dstPort: 9 });
+    const error = icmpPacket({ src: SERVER, dst: '198.18.99.1' }, { type: 3, code: 3, body: quoted });
+    const [delivered] = run(h1.inbound, run(srv.fromServer, error)[0]!);
+    const d = delivered!;
+    expect(look(d)).toMatchObject({ src: SERVER, dst: '198.18.5.7', protocol: 1, headerOk: true });
+    expect(checksumVerifies(d, 20, d.length - 20)).toBe(true); // ICMP checksum after the quote changed
+    const quote = d.subarray(28);
+    expect(ipv4String(quote.readUInt32BE(12))).toBe('198.18.5.7');
+    expect(checksumVerifies(quote, 0, 20)).toBe(true);
+    expect(h1.inbound.stats().quotesRewritten).toBe(1);
+  });
+});
+
 describe('responder agent: first contact', () => {
   it('keeps a host one client when several packets arrive on the listen SID before the first reply', () => {
     const h1 = hostAgent('198.18.5.7', 1);
