@@ -8,6 +8,7 @@ import { espDecapBench, espEncapBench, espVsScapyBench } from './esp.js';
 import { espCliBench } from './esp-cli.js';
 import { heapBench } from './heap.js';
 import { iptfsDecapBench, iptfsEncapBench } from './iptfs.js';
+import { iptfsLiveBench } from './iptfs-live.js';
 import { runBenches } from './lib/bench-context.js';
 import { pcapThroughputBench } from './pcap-throughput.js';
 
@@ -22,6 +23,7 @@ export const benches = [
   espCliBench,
   iptfsEncapBench,
   iptfsDecapBench,
+  iptfsLiveBench,
 ];
 
 process.exitCode = await runBenches(benches, process.argv.slice(2)).catch((e: unknown) => {

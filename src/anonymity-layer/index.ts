@@ -2,6 +2,10 @@
  * The broadcast anonymity layer: the broadcast source rewrite, keys, sealing, sessions with SID rotation,
  * server listen SIDs, the host receiver.
  */
+
+export { type AgentConfig, ConfigError, parseAgentConfig } from './agent-config.js';
+export { type LiveDelivery, LiveHostAgent, LiveResponderAgent } from './agent-live.js';
+export { AGENT_KEY_CONTEXT, agentKeys, type SidLogEntry } from './agent-parts.js';
 export {
   BroadcastReplyStage,
   type BroadcastReplyStageOptions,
@@ -18,6 +22,7 @@ export {
   rewriteIpv4Source,
 } from './broadcast-rewrite.js';
 export { BroadcastSubnet } from './broadcast-subnet.js';
+export { AnonHostAgent, type AnonHostAgentOptions, type AnonHostPeer } from './host-agent.js';
 export {
   ANON_MIN_SECRET_LENGTH,
   ANON_NONCE_SALT_LENGTH,
@@ -37,6 +42,11 @@ export {
   AnonReceiver,
   type AnonReceiverOptions,
 } from './receiver.js';
+export {
+  AnonResponderAgent,
+  type AnonResponderAgentOptions,
+  type AnonResponderPeer,
+} from './responder-agent.js';
 export {
   ANON_HEADROOM,
   ANON_OVERHEAD,
@@ -61,6 +71,7 @@ export {
   type AnonSessionRole,
   type AnonSessionState,
 } from './session.js';
+export { SessionNat } from './session-nat.js';
 export {
   checkSid,
   type RandomSource,

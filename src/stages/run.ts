@@ -191,6 +191,8 @@ export async function runStage(
       stage.process(pkt, out);
       for (const d of drainables) if (d.needsDrain) await d.drain();
     }
+    // No ticks once the input has ended: with a sink slower than the ticks the final drain would never end.
+    if (timer) clearInterval(timer);
     if (options.flush ?? true) stage.flush?.(out);
     for (const d of drainables) if (d.needsDrain) await d.drain();
   } finally {

@@ -51,7 +51,9 @@ describeSystem('bench/run.ts --quick --json', ['cap', 'tcpdump'], () => {
     expect(out.stderr).not.toMatch(/baseline skipped/);
     expect(out.code).toBe(0);
     const figures = parseLines(out.stdout);
-    expect(figures.map((f) => f.name)).toEqual([
+    // iptfs-live needs root (it runs on a veth pair) and names its figures by rate: checked for shape below.
+    const general = figures.filter((f) => !String(f.name).startsWith('iptfs-live'));
+    expect(general.map((f) => f.name)).toEqual([
       'decode',
       'capture-read',
       'pcap-throughput',
@@ -76,7 +78,7 @@ describeSystem('bench/run.ts --quick --json', ['cap', 'tcpdump'], () => {
       const ratio = (f.value as number) / (f.baselineValue as number);
       expect(Math.abs((f.ratio as number) - ratio) / ratio, `${String(f.name)} ratio`).toBeLessThan(1e-4);
     }
-    expect(figures.map((f) => f.unit)).toEqual([
+    expect(general.map((f) => f.unit)).toEqual([
       'frames/s',
       'packets/s',
       'MB/s',
