@@ -13,6 +13,14 @@
  *   node:crypto, each beside the raw AEAD of the same backend on the same byte counts
  *   (bench/lib/anon-seal-loops.ts). The ratio is the layer's framing efficiency; goal ≥ 0.8. Full runs
  *   time the loops in mirrored order (A B B A, A B C C B A) and each keeps its better run.
+ * - anon-prefilter (root): a veth pair between two namespaces; one replays a broadcast load of replies
+ *   (73% other hosts' anonymity-layer replies, 25% other hosts' basic-mode UDP, 2% this host's) at a fixed
+ *   offered rate, the other captures with LiveCapture and counts the packets per second that reach
+ *   JavaScript with no kernel filter, with `ip proto 253`, and with buildPrefilter's expression for the
+ *   host's 100 sessions (bench/lib/anon-prefilter-lab.ts). Figures: JS packets/s without a filter beside
+ *   the offered rate, with each filter beside that, and the capturing process's CPU seconds per second with
+ *   the prefilter beside without. The prefilter phase must deliver only the host's own packets, or the run
+ *   throws.
  */
 
 import {
@@ -27,6 +35,7 @@ import {
   tupleMatcher,
 } from './lib/anon-filter-loops.js';
 import { assignSids, hostSessions, hostTuples, sidCorpus, tupleCorpus } from './lib/anon-frames.js';
+import { prefilterMissing, runPrefilterPhases } from './lib/anon-prefilter-lab.js';
 import {
   type AnonCase,
   anonCases,
@@ -63,6 +72,10 @@ const FILTER_GOAL_RATIO = 30;
 const SEAL_BATCH = 256;
 const OPEN_RING = 1024;
 const FRAMING_GOAL = 0.8;
+
+/** The broadcast load of anon-prefilter: offered rate, seconds per filter, the host's share and sessions. */
+const PREFILTER_LOAD = { pps: 100_000, seconds: { full: 5, quick: 1.5 }, ownShare: 0.02, basicShare: 0.25 };
+const PREFILTER_SESSIONS = 100;
 
 /** "10k", "100k". */
 function thousands(n: number): string {
@@ -300,7 +313,84 @@ export const anonOpenBench: Bench = {
   },
 };
 
-export const anonBenches = [anonFilterBench, anonSealBench, anonOpenBench];
+export const anonPrefilterBench: Bench = {
+  name: 'anon-prefilter',
+  description:
+    'packets/s reaching JS from a veth under a broadcast load: no filter, ip proto 253, the prefilter',
+  async run({ quick, reporter }) {
+    const why = prefilterMissing();
+    if (why) {
+      reporter.note(`anon-prefilter: skipped, ${why}`);
+      return;
+    }
+    const seconds = quick ? PREFILTER_LOAD.seconds.quick : PREFILTER_LOAD.seconds.full;
+    const run = await runPrefilterPhases(
+      {
+        sessions: hostSessions(PREFILTER_SESSIONS, 0x9f1),
+        offeredPps: PREFILTER_LOAD.pps,
+        seconds,
+        ownShare: PREFILTER_LOAD.ownShare,
+        basicShare: PREFILTER_LOAD.basicShare,
+      },
+      (prefilter) => [
+        { label: 'none', filter: '' },
+        { label: 'ip-proto', filter: 'ip proto 253' },
+        { label: 'sids', filter: prefilter.expression },
+      ],
+    );
+    const p = run.prefilter;
+    reporter.note(
+      `anon-prefilter: ${PREFILTER_SESSIONS} sessions, ${2 * PREFILTER_SESSIONS} SIDs → prefilter ${p.exact ? 'exact' : `fallback ${p.fallback}`}, ` +
+        `~${p.estimatedInstructions} BPF instructions; load ${(run.ownShare * 100).toFixed(1)}% the host's; ${seconds} s per filter`,
+    );
+    type Phase = (typeof run.phases)[number];
+    const [none, proto, sids] = run.phases as [Phase, Phase, Phase];
+    // Per second of load: the capture was open a little longer (its opening, the drain), idle meanwhile.
+    const reached = (r: Phase) => r.count.packets / r.sent.seconds;
+    const offered = (r: Phase) => r.sent.sent / r.sent.seconds;
+    const cpu = (r: Phase) => r.count.cpuSeconds / r.sent.seconds;
+    for (const r of run.phases) {
+      reporter.note(
+        `anon-prefilter/${r.label}: offered ${Math.round(offered(r))} frames/s (${r.sent.failed} send failures), ` +
+          `${r.arrived} arrived at the interface, ${r.count.packets} reached JS (${r.count.own} own, ` +
+          `${r.count.othersAnon} others' anon, ${r.count.other} other), capture CPU ${cpu(r).toFixed(3)} s/s`,
+      );
+      if (r.count.packets === 0)
+        throw new Error(`anon-prefilter/${r.label}: nothing reached JavaScript; the lab is broken`);
+    }
+    if (sids.count.othersAnon + sids.count.other > 0)
+      throw new Error(
+        `anon-prefilter: the prefilter let ${sids.count.othersAnon} other hosts' anon packets and ${sids.count.other} others through`,
+      );
+    if (proto.count.other > 0)
+      throw new Error(`anon-prefilter: "ip proto 253" let ${proto.count.other} others through`);
+    reporter.figure(
+      figure('anon-prefilter/none', 'packets/s', reached(none), 'offered broadcast load', offered(none)),
+      {
+        detail: `capture CPU ${cpu(none).toFixed(3)} s/s, ${none.count.own} own delivered`,
+      },
+    );
+    for (const r of [proto, sids])
+      reporter.figure(
+        figure(`anon-prefilter/${r.label}`, 'packets/s', reached(r), 'no kernel filter', reached(none)),
+        {
+          detail: `offered ${Math.round(offered(r))}/s, capture CPU ${cpu(r).toFixed(3)} s/s, ${r.count.own} own delivered`,
+        },
+      );
+    reporter.figure(
+      figure(
+        'anon-prefilter/sids/cpu',
+        'CPU s/s',
+        cpu(sids),
+        'capture process without a kernel filter',
+        cpu(none),
+      ),
+      { detail: 'CPU seconds per second of load spent by the capturing process' },
+    );
+  },
+};
+
+export const anonBenches = [anonFilterBench, anonSealBench, anonOpenBench, anonPrefilterBench];
 
 if (isMain(import.meta.url))
   runBenches(anonBenches, process.argv.slice(2)).then(

@@ -320,3 +320,66 @@ export function tupleCorpus(
   }
   return { bytes, offsets, lengths, own, count, ownCount };
 }
+
+export interface BroadcastLoadOptions {
+  /** Frames in the ring the sender replays. */
+  count: number;
+  /** Every frame's length: anonymity-layer and UDP frames alike. */
+  frameSize: number;
+  /** Share of frames on this host's sessions (the rest are other hosts'). */
+  ownShare: number;
+  /** Share of other hosts' basic-mode UDP replies (not protocol 253). */
+  basicShare: number;
+  /** Source MAC of the frames (the sending interface's). */
+  srcMac: Uint8Array;
+  seed?: number;
+}
+
+/**
+ * What the router broadcasts into a subnet: replies to every host, to the broadcast MAC and the subnet's
+ * broadcast address, `frameSize` bytes each, back to back. Anonymity-layer replies carry this host's SIDs
+ * (own) or random ones; basic-mode replies are UDP from remote servers to ephemeral ports.
+ */
+export function broadcastLoad(sessions: readonly HostSession[], options: BroadcastLoadOptions): PackedFrames {
+  const { count, frameSize, ownShare, basicShare } = options;
+  if (frameSize < ETH + 20 + ANON_OVERHEAD || frameSize > 1514)
+    throw new Error(`frameSize ${frameSize} must be ${ETH + 20 + ANON_OVERHEAD}–1514`);
+  const random = seededRandom(options.seed ?? 0xb0ad);
+  const u32 = u32Source((options.seed ?? 0xb0ad) ^ 0x5a);
+  const lengths = new Uint16Array(count).fill(frameSize);
+  const own = new Uint8Array(count);
+  const { bytes, offsets } = pack(lengths);
+  let ownCount = 0;
+  for (let i = 0; i < count; i++) {
+    const o = offsets[i]!;
+    const end = o + frameSize;
+    writeEthernet(bytes, o);
+    bytes.set(options.srcMac, o + 6);
+    for (let p = o + ETH + 20; p < end; p++) bytes[p] = u32() & 0xff;
+    const roll = random();
+    if (roll < basicShare) {
+      const segment = frameSize - ETH - 20;
+      writeIpv4(bytes, o + ETH, 17, segment, remoteAddress(u32), u32(), 0);
+      const s = o + ETH + 20;
+      bytes.writeUInt16BE([53, 443, 123][Math.floor(random() * 3)]!, s);
+      bytes.writeUInt16BE(32768 + Math.floor(random() * 28232), s + 2);
+      bytes.writeUInt16BE(segment, s + 4);
+      bytes.writeUInt16BE(0, s + 6);
+      const sum = onesSum(bytes, s, segment, ipv4PseudoHeaderSum(bytes, o + ETH, 17, segment));
+      bytes.writeUInt16BE(foldChecksum(sum) || 0xffff, s + 6);
+      continue;
+    }
+    writeIpv4(bytes, o + ETH, 253, frameSize - ETH - 20, remoteAddress(u32), u32(), 0);
+    const sid = o + ETH + 20;
+    if (roll < basicShare + ownShare) {
+      const s = sessions[Math.floor(random() * sessions.length)]!;
+      const next = random() < 0.25;
+      writeU32(bytes, sid, next ? s.nextHi : s.currentHi);
+      writeU32(bytes, sid + 4, next ? s.nextLo : s.currentLo);
+      own[i] = 1;
+      ownCount++;
+    }
+    // Others' SIDs stay random; one of this host's among them has odds of 2^-57 per frame.
+  }
+  return { bytes, offsets, lengths, own, count, ownCount };
+}
