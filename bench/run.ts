@@ -2,6 +2,7 @@
  * The benchmark suite: `npm run bench -- [--json] [--quick] [--only SUBSTRING]`. Every figure is
  * measured beside its baseline in the same run (DESIGN.md §10); see each module for what it compares.
  */
+import { anonFilterBench, anonOpenBench, anonPrefilterBench, anonSealBench } from './anon-filter.js';
 import { captureReadBench } from './capture-read.js';
 import { decodeBench } from './decode.js';
 import { espDecapBench, espEncapBench, espVsScapyBench } from './esp.js';
@@ -24,6 +25,10 @@ export const benches = [
   iptfsEncapBench,
   iptfsDecapBench,
   iptfsLiveBench,
+  anonFilterBench,
+  anonSealBench,
+  anonOpenBench,
+  anonPrefilterBench,
 ];
 
 process.exitCode = await runBenches(benches, process.argv.slice(2)).catch((e: unknown) => {
