@@ -9,6 +9,10 @@
  * to QUIC-sized datagrams, with frames shorter than 60 bytes padded as Ethernet requires.
  */
 import { foldChecksum, internetChecksum, ipv4PseudoHeaderSum, onesSum } from '../../src/codec/checksum.js';
+import { seededRandom } from '../../src/tfc/random.js';
+
+/** Mulberry32 (one implementation, in src/tfc/random.ts), so corpora are the same everywhere. */
+export { seededRandom };
 
 export const ETH_LENGTH = 14;
 export const IPV4_LENGTH = 20;
@@ -17,18 +21,6 @@ export const UDP_LENGTH = 8;
 export const MIN_FRAME = 60;
 /** The longest untagged Ethernet frame without its FCS at a 1500-byte MTU. */
 export const MAX_FRAME = 1514;
-
-/** Mulberry32: a small seeded PRNG, so corpora are the same everywhere. Returns [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const TcpFlag = {
   FIN: 0x01,

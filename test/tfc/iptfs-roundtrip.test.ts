@@ -2,19 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IptfsReceiver } from '../../src/tfc/iptfs-receiver.js';
 import { IptfsSender } from '../../src/tfc/iptfs-sender.js';
+import { seededRandom } from '../../src/tfc/random.js';
 import { collector, ipv4Packet, ipv6Packet } from './iptfs-fixtures.js';
-
-/** Mulberry32: the network's loss, duplication and delay draws, repeatable from fast-check's seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const innerPacket = fc.oneof(
   fc.record({ v6: fc.constant(false), len: fc.integer({ min: 20, max: 9000 }), seed: fc.nat() }),
@@ -80,7 +69,7 @@ function roundTrip(s: Scenario, dontFragment: boolean): void {
 
   // The network: payload seq = index + 1. A kept payload first arrives at most `window` places late, so it
   // is never too old; duplicates may come much later (then they are duplicate or too old).
-  const random = rng(s.networkSeed);
+  const random = seededRandom(s.networkSeed);
   const w = s.reorderWindow;
   const lost = payloads.map(() => random() * 100 < s.lossPercent);
   const arrivals: Array<{ seq: number; key: number }> = [];
