@@ -13,7 +13,7 @@ import { networkOffset } from '../../src/codec/network-offset.js';
 import { openCaptureWriter, parseCaptureBuffer } from '../../src/io/capture-file.js';
 import { clonePacket, type Packet } from '../../src/packet.js';
 import { udpPacket } from '../esp/engine-fixtures.js';
-import { runCli } from '../helpers/cli.js';
+import { type CliResult, runCli } from '../helpers/cli.js';
 
 /** Two namespaces talking: IPv6 ND/MLD, ARP, ICMP, TCP with 1514-byte segments, a fragmented UDP datagram. */
 const KERNEL_MIX = fileURLToPath(new URL('../../examples/kernel-mix.pcap', import.meta.url));
@@ -47,6 +47,11 @@ function ipPackets(file: string): string[] {
   return out;
 }
 
+/** `pktveil iptfs ACTION --sa <the test's SA> ARGS…`. */
+function iptfs(action: 'encap' | 'decap', ...args: string[]): Promise<CliResult> {
+  return runCli(['iptfs', action, '--sa', saFile, ...args]);
+}
+
 function stats(stdout: string): Record<string, unknown> {
   const lines = stdout.trim().split('\n');
   expect(lines).toHaveLength(1);
@@ -74,11 +79,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('pktveil iptfs encap --rate', () => {
   it('sends packets of exactly --packet-size bytes, spaced exactly at the rate from the first input timestamp', async () => {
     const out = join(dir, 'rate.pcap');
-    const r = await runCli([
-      'iptfs',
+    const r = await iptfs(
       'encap',
-      '--sa',
-      saFile,
       '--packet-size',
       '1000',
       '--rate',
@@ -87,7 +89,7 @@ describe('pktveil iptfs encap --rate', () => {
       out,
       '--stats',
       'json',
-    ]);
+    );
     expect([r.code, r.stderr]).toEqual([0, '']);
     const input = packets(KERNEL_MIX);
     const outer = packets(out).filter((p) => p.data.readUInt16BE(12) === 0x0800 && p.data[14 + 9] === 50);
@@ -120,11 +122,8 @@ describe('pktveil iptfs encap --rate', () => {
     ] as const) {
       const sealed = join(dir, 'sealed.pcap');
       const opened = join(dir, 'opened.pcap');
-      const enc = await runCli([
-        'iptfs',
+      const enc = await iptfs(
         'encap',
-        '--sa',
-        saFile,
         '--packet-size',
         '1000',
         '--rate',
@@ -133,9 +132,9 @@ describe('pktveil iptfs encap --rate', () => {
         sealed,
         '--stats',
         'json',
-      ]);
+      );
       expect(enc.code).toBe(0);
-      const dec = await runCli(['iptfs', 'decap', '--sa', saFile, sealed, opened, '--stats', 'json']);
+      const dec = await iptfs('decap', sealed, opened, '--stats', 'json');
       expect([dec.code, dec.stderr]).toEqual([0, '']);
       expect(stats(dec.stdout)).toMatchObject({ dropped: {}, lostPayloads: 0 });
       expect(ipPackets(opened)).toEqual(ipPackets(input));
@@ -145,11 +144,8 @@ describe('pktveil iptfs encap --rate', () => {
         expect(got[i]!.ts).toBeGreaterThanOrEqual(sent[i]!.ts);
     }
     // The burst outruns the tunnel: packets were split across outer packets and waited in the queue.
-    const enc = await runCli([
-      'iptfs',
+    const enc = await iptfs(
       'encap',
-      '--sa',
-      saFile,
       '--packet-size',
       '1000',
       '--rate',
@@ -158,35 +154,20 @@ describe('pktveil iptfs encap --rate', () => {
       join(dir, 'b.pcap'),
       '--stats',
       'json',
-    ]);
+    );
     expect(stats(enc.stdout).fragmentedPackets as number).toBeGreaterThan(100);
   });
 
   it('decap of a stream with one outer packet missing loses only inner packets, keeps the rest in order', async () => {
     const sealed = join(dir, 'lossy-sealed.pcap');
-    expect(
-      (
-        await runCli([
-          'iptfs',
-          'encap',
-          '--sa',
-          saFile,
-          '--packet-size',
-          '1000',
-          '--rate',
-          '20000000',
-          burst,
-          sealed,
-        ])
-      ).code,
-    ).toBe(0);
+    expect((await iptfs('encap', '--packet-size', '1000', '--rate', '20000000', burst, sealed)).code).toBe(0);
     const outer = packets(sealed);
     const lossy = join(dir, 'lossy.pcap');
     const writer = await openCaptureWriter(lossy, { format: 'pcap', link: 228 });
     for (const [i, p] of outer.entries()) if (i !== 100) await writer.writePacket(p);
     await writer.close();
     const opened = join(dir, 'lossy-opened.pcap');
-    const dec = await runCli(['iptfs', 'decap', '--sa', saFile, lossy, opened, '--stats', 'json']);
+    const dec = await iptfs('decap', lossy, opened, '--stats', 'json');
     expect(dec.code).toBe(0);
     expect(stats(dec.stdout)).toMatchObject({ lostPayloads: 1 });
     const all = ipPackets(burst);
@@ -206,11 +187,8 @@ describe('pktveil iptfs encap --rate', () => {
 describe('pktveil iptfs encap modes', () => {
   it('--on-demand sends no padding-only packets; --dont-fragment splits no inner packet', async () => {
     const out = join(dir, 'od.pcap');
-    const r = await runCli([
-      'iptfs',
+    const r = await iptfs(
       'encap',
-      '--sa',
-      saFile,
       '--packet-size',
       '1500',
       '--on-demand',
@@ -219,31 +197,28 @@ describe('pktveil iptfs encap modes', () => {
       out,
       '--stats',
       'json',
-    ]);
+    );
     expect([r.code, r.stderr]).toEqual([0, '']);
     const s = stats(r.stdout);
     expect(s).toMatchObject({ allPadPackets: 0, fragmentedPackets: 0, innerPackets: 400, dropped: {} });
     for (const p of packets(out)) expect(p.data.length).toBe(1500);
     const opened = join(dir, 'od-opened.pcap');
-    expect((await runCli(['iptfs', 'decap', '--sa', saFile, out, opened])).code).toBe(0);
+    expect((await iptfs('decap', out, opened)).code).toBe(0);
     expect(ipPackets(opened)).toEqual(ipPackets(burst));
   });
 });
 
 describe('pktveil iptfs errors', () => {
   it('names packet sizes the suite cannot reach, and the nearest that work (exit 1)', async () => {
-    const r = await runCli([
-      'iptfs',
+    const r = await iptfs(
       'encap',
-      '--sa',
-      saFile,
       '--packet-size',
       '1001',
       '--rate',
       '1000000',
       KERNEL_MIX,
       join(dir, 'x.pcap'),
-    ]);
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('IP-TFS packet size 1001 cannot be reached exactly with chacha20-poly1305');
     expect(r.stderr).toContain('use 1000 or 1004');
