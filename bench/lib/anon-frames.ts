@@ -7,6 +7,7 @@
  *   or another host's (random). A few frames carry IPv4 options, so the SID is not always at one offset.
  * - Tuple corpus: basic-mode Ethernet/IPv4/TCP|UDP replies, either on one of this host's conversation
  *   tuples or on another host's.
+ * - Broadcast load: a ring of fixed-size frames mixing both kinds, for the live prefilter benchmark.
  *
  * Built by hand from the RFC layouts with a seeded generator: the same frames on every machine. Which
  * frames are the host's is recorded (`own`), so a filter's keep count can be checked against the truth.
