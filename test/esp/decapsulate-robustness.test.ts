@@ -357,10 +357,13 @@ describe('decapsulate on random and mutated bytes', () => {
       resize: fc.integer({ min: -8, max: 8 }),
     })
     .map(({ which, espChange, others, resize }) => {
-      const pkt = Buffer.from(cases[which]!.pkt);
-      const espOff = espOffset(pkt);
-      pkt[espOff + (espChange[0] % (pkt.length - espOff))]! ^= espChange[1];
+      const genuine = cases[which]!.pkt;
+      const pkt = Buffer.from(genuine);
       for (const [at, x] of others) pkt[at % pkt.length]! ^= x;
+      // Last, and against the genuine byte, so no other change can undo it (a genuine packet would be delivered).
+      const espOff = espOffset(genuine);
+      const at = espOff + (espChange[0] % (genuine.length - espOff));
+      pkt[at] = genuine[at]! ^ espChange[1];
       if (resize < 0) return pkt.subarray(0, pkt.length + resize);
       return Buffer.concat([pkt, Buffer.alloc(resize, 0x5a)]);
     });
