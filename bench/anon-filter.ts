@@ -54,10 +54,10 @@ import {
   sink,
   TRANSPORT_SIZES,
 } from './lib/anon-seal-loops.js';
-import { type Bench, isMain, runBenches } from './lib/bench-context.js';
+import { type Bench, isMain, runAlone } from './lib/bench-context.js';
 import { loadCapDecoders } from './lib/cap-decoders.js';
 import { figure } from './lib/report.js';
-import { type LoopResult, type TimedLoop, timeLoops } from './lib/timed-loop.js';
+import { type LoopResult, timeAbba, timeMirrored } from './lib/timed-loop.js';
 
 /** Frames in the filter corpora: the issue's million, or a tenth for smoke runs. */
 const CORPUS_FRAMES = { full: 1_000_000, quick: 100_000 };
@@ -80,37 +80,6 @@ const PREFILTER_SESSIONS = 100;
 /** "10k", "100k". */
 function thousands(n: number): string {
   return `${n / 1000}k`;
-}
-
-/**
- * Times the loops forwards then backwards (A B B A, A B C C B A) and keeps each loop's better run: a drift in
- * machine load then weighs on every loop alike instead of on whichever ran last. Quick runs time each loop
- * once (their figures are rough anyway).
- */
-function mirrored(loops: TimedLoop[], quick: boolean): LoopResult[] {
-  if (quick) return timeLoops(loops, true);
-  const results = timeLoops([...loops, ...[...loops].reverse()], false);
-  return loops.map((_, i) => {
-    const a = results[i]!;
-    const b = results[results.length - 1 - i]!;
-    return a.hz >= b.hz ? a : b;
-  });
-}
-
-function abba(
-  a: () => void,
-  b: () => void,
-  names: [string, string],
-  quick: boolean,
-): [LoopResult, LoopResult] {
-  const [x, y] = mirrored(
-    [
-      { name: names[0], fn: a },
-      { name: names[1], fn: b },
-    ],
-    quick,
-  );
-  return [x!, y!];
 }
 
 /**
@@ -161,7 +130,7 @@ export const anonFilterBench: Bench = {
       const table = sessionTable(sessions);
       const map = sidMap(sessions);
       const { result, coreShare } = withCoreShare(() =>
-        abba(
+        timeAbba(
           sidFilterLoop(corpus, table, CHUNKS),
           sidBaselineLoop(corpus, cap, map, CHUNKS),
           [`SessionTable ${thousands(n)}`, `cap + Map ${thousands(n)}`],
@@ -196,7 +165,7 @@ export const anonFilterBench: Bench = {
     for (const n of SESSION_COUNTS) {
       const tuples = hostTuples(n);
       const frames = tupleCorpus(tuples, { count, ownShare: OWN_SHARE });
-      const [ours, theirs] = abba(
+      const [ours, theirs] = timeAbba(
         tupleFilterLoop(frames, tupleMatcher(tuples), CHUNKS),
         tupleBaselineLoop(frames, cap, tupleMap(tuples), CHUNKS),
         [`TupleMatcher ${thousands(n)}`, `cap + Map ${thousands(n)}`],
@@ -232,7 +201,7 @@ export const anonSealBench: Bench = {
     for (const c of cases)
       for (const size of TRANSPORT_SIZES) {
         const label = caseLabel(c, size);
-        const [seal, raw] = abba(
+        const [seal, raw] = timeAbba(
           sealLoop(c, size, SEAL_BATCH),
           sealPrimitiveLoop(c, size, SEAL_BATCH),
           [`AnonSealer ${label}`, `${c.backend} AEAD seal ${size}`],
@@ -277,7 +246,7 @@ export const anonOpenBench: Bench = {
         checkRingOpens(c, sealed);
         const received = receiveRing(c, size, OPEN_RING);
         checkRingReceived(c, received);
-        const [open, raw, receive] = mirrored(
+        const [open, raw, receive] = timeMirrored(
           [
             { name: `AnonOpener ${label}`, fn: openLoop(c, size, sealed.packets) },
             { name: `${c.backend} AEAD open ${size}`, fn: openPrimitiveLoop(c, size, sealed.packets) },
@@ -392,13 +361,4 @@ export const anonPrefilterBench: Bench = {
 
 export const anonBenches = [anonFilterBench, anonSealBench, anonOpenBench, anonPrefilterBench];
 
-if (isMain(import.meta.url))
-  runBenches(anonBenches, process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
+if (isMain(import.meta.url)) runAlone(...anonBenches);

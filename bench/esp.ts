@@ -18,7 +18,7 @@
 import type { BackendName } from '../src/esp/crypto/backend.js';
 import { getBackend } from '../src/esp/crypto/select.js';
 import type { SuiteName } from '../src/esp/suites.js';
-import { type Bench, type BenchContext, isMain, runBenches } from './lib/bench-context.js';
+import { type Bench, type BenchContext, isMain, runAlone } from './lib/bench-context.js';
 import { caseLabel, type EspCase, espCases, INNER_SIZES, saConfig, TUNNEL } from './lib/esp-cases.js';
 import {
   checkRingOpens,
@@ -275,13 +275,4 @@ export const espVsScapyBench: Bench = {
 
 export const espBenches = [espEncapBench, espDecapBench, espVsScapyBench];
 
-if (isMain(import.meta.url))
-  runBenches(espBenches, process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
+if (isMain(import.meta.url)) runAlone(...espBenches);

@@ -17,11 +17,11 @@ import { type SaConfig, SecurityAssociation } from '../src/esp/sa.js';
 import type { Packet } from '../src/packet.js';
 import type { Stage } from '../src/stages/stage.js';
 import { IptfsDecapStage, IptfsEncapStage } from '../src/tfc/iptfs-stages.js';
-import { type Bench, isMain, runBenches } from './lib/bench-context.js';
+import { type Bench, isMain, runAlone } from './lib/bench-context.js';
 import { espCases, saConfig } from './lib/esp-cases.js';
 import { innerPackets } from './lib/esp-packets.js';
 import { figure } from './lib/report.js';
-import { type LoopResult, timeLoops } from './lib/timed-loop.js';
+import { type LoopResult, timeAbba } from './lib/timed-loop.js';
 
 const OUTER_SIZE = 1400;
 const GOAL_GBIT = 2;
@@ -87,25 +87,6 @@ function gbit(r: LoopResult, bitsPerOp: number): number {
   return (r.hz * bitsPerOp) / 1e9;
 }
 
-/** Times the pair in the order a, b, b, a and keeps each side's better run. */
-function abba(
-  a: () => void,
-  b: () => void,
-  names: [string, string],
-  quick: boolean,
-): [LoopResult, LoopResult] {
-  const [a1, b1, b2, a2] = timeLoops(
-    [
-      { name: names[0], fn: a },
-      { name: names[1], fn: b },
-      { name: names[1], fn: b },
-      { name: names[0], fn: a },
-    ],
-    quick,
-  );
-  return [a1!.hz >= a2!.hz ? a1! : a2!, b1!.hz >= b2!.hz ? b1! : b2!];
-}
-
 export const iptfsEncapBench: Bench = {
   name: 'iptfs-encap',
   description: 'IP-TFS encapsulation into 1400-byte packets (chacha20-poly1305) vs. plain ESP tunnel encap',
@@ -115,7 +96,7 @@ export const iptfsEncapBench: Bench = {
       const input = asPackets(mix.packets);
       const iptfs = iptfsEncapStage();
       const esp = new EspEncapStage([new SecurityAssociation(config('tunnel'))]);
-      const [a, b] = abba(
+      const [a, b] = timeAbba(
         () => pass(iptfs, input),
         () => pass(esp, input),
         [`iptfs-encap ${mix.label}`, `esp-encap ${mix.label}`],
@@ -156,7 +137,7 @@ export const iptfsDecapBench: Bench = {
       const outerIptfs = asPackets(iptfsRing);
       const outerEsp = asPackets(espRing);
       // A fresh SA per pass: the ring's sequence numbers are new to it (its replay window is counted).
-      const [a, b] = abba(
+      const [a, b] = timeAbba(
         () => pass(new IptfsDecapStage([new SecurityAssociation(config('iptfs'))]), outerIptfs),
         () => pass(new EspDecapStage([new SecurityAssociation(config('tunnel'))]), outerEsp),
         [`iptfs-decap ${mix.label}`, `esp-decap ${mix.label}`],
@@ -180,13 +161,4 @@ export const iptfsDecapBench: Bench = {
 
 export const iptfsBenches = [iptfsEncapBench, iptfsDecapBench];
 
-if (isMain(import.meta.url))
-  runBenches(iptfsBenches, process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
+if (isMain(import.meta.url)) runAlone(...iptfsBenches);

@@ -99,8 +99,8 @@ export function isMain(moduleUrl: string): boolean {
 }
 
 /** For a benchmark module's `if (isMain(import.meta.url))` block. */
-export function runAlone(bench: Bench): void {
-  runBenches([bench], process.argv.slice(2)).then(
+export function runAlone(...benches: Bench[]): void {
+  runBenches(benches, process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
     },

@@ -59,7 +59,7 @@ export function loopOptions(quick: boolean): BenchmarkOptions {
  * Times each loop with benchmark.js and returns the results in the order given. Throws when a loop threw:
  * a figure from a loop that failed would be a lie.
  */
-export function timeLoops(loops: TimedLoop[], quick: boolean): LoopResult[] {
+export function timeLoops(loops: readonly TimedLoop[], quick: boolean): LoopResult[] {
   const suite = new Benchmark.Suite();
   // A bound function has no decompilable source, so benchmark.js calls it rather than re-creating it
   // from text (which would lose the closure it reads its frames from).
@@ -76,4 +76,36 @@ export function timeLoops(loops: TimedLoop[], quick: boolean): LoopResult[] {
     });
   });
   return results;
+}
+
+/**
+ * Times the loops forwards then backwards (A B B A, A B C C B A) and keeps each loop's better run: a drift in
+ * machine load then weighs on every loop alike instead of on whichever ran last. Quick runs time each loop
+ * once (their figures are rough anyway).
+ */
+export function timeMirrored(loops: readonly TimedLoop[], quick: boolean): LoopResult[] {
+  if (quick) return timeLoops(loops, true);
+  const results = timeLoops([...loops, ...[...loops].reverse()], false);
+  return loops.map((_, i) => {
+    const a = results[i]!;
+    const b = results[results.length - 1 - i]!;
+    return a.hz >= b.hz ? a : b;
+  });
+}
+
+/** Two loops timed mirrored (a, b, b, a): each side's better run. */
+export function timeAbba(
+  a: () => void,
+  b: () => void,
+  names: readonly [string, string],
+  quick: boolean,
+): [LoopResult, LoopResult] {
+  const [x, y] = timeMirrored(
+    [
+      { name: names[0], fn: a },
+      { name: names[1], fn: b },
+    ],
+    quick,
+  );
+  return [x!, y!];
 }
