@@ -6,6 +6,7 @@
 import { randomFillSync } from 'node:crypto';
 import { networkOffset } from '../codec/network-offset.js';
 import { LinkType, type Packet } from '../packet.js';
+import { countDrop, type StageStats } from '../stages/stage.js';
 import { type AnonKeys, deriveAnonKeys } from './keys.js';
 import { sidHex, sidOf } from './sid.js';
 
@@ -86,6 +87,18 @@ export function ipv4Span(pkt: Packet, span: Ipv4Span): null | 'not-ipv4' | 'trun
   span.headerLength = headerLength;
   span.totalLength = total;
   return null;
+}
+
+/**
+ * A stage's first step on a packet: counts it in, finds its IPv4 packet into `span`, and when there is none
+ * counts the drop by ipv4Span's reason. Returns whether the stage goes on.
+ */
+export function takeIpv4(pkt: Packet, span: Ipv4Span, stats: StageStats): boolean {
+  stats.packetsIn++;
+  const bad = ipv4Span(pkt, span);
+  if (bad === null) return true;
+  countDrop(stats, bad);
+  return false;
 }
 
 /** True when the IPv4 header at buf[off] is a fragment (more fragments, or an offset). */

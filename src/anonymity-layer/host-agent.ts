@@ -44,12 +44,12 @@ import { countDrop, type Emit, emptyStats, type Stage, type StageStats } from '.
 import {
   agentKeys,
   type Ipv4Span,
-  ipv4Span,
   isFragment,
   PacketViews,
   randomFirstSequence,
   type SidLogEntry,
   SidRecorder,
+  takeIpv4,
 } from './agent-parts.js';
 import {
   IPV4_DESTINATION_FIELD,
@@ -243,13 +243,8 @@ export class AnonHostAgent {
 
   private processOutbound(pkt: Packet, emit: Emit): void {
     const c = this.outStats;
-    c.packetsIn++;
     const span = this.span;
-    const bad = ipv4Span(pkt, span);
-    if (bad !== null) {
-      countDrop(c, bad);
-      return;
-    }
+    if (!takeIpv4(pkt, span, c)) return;
     const data = pkt.data;
     const ip = span.offset;
     const dst = readIpv4(data, ip + IPV4_DESTINATION_FIELD);
@@ -340,13 +335,8 @@ export class AnonHostAgent {
 
   private processInbound(pkt: Packet, emit: Emit): void {
     const c = this.inStats;
-    c.packetsIn++;
     const span = this.span;
-    const bad = ipv4Span(pkt, span);
-    if (bad !== null) {
-      countDrop(c, bad);
-      return;
-    }
+    if (!takeIpv4(pkt, span, c)) return;
     const data = pkt.data;
     if (readIpv4(data, span.offset + IPV4_DESTINATION_FIELD) !== this.subnet.broadcast) {
       countDrop(c, 'not-to-broadcast');

@@ -27,12 +27,12 @@ import { countDrop, type Emit, emptyStats, type Stage, type StageStats } from '.
 import {
   agentKeys,
   type Ipv4Span,
-  ipv4Span,
   isFragment,
   PacketViews,
   randomFirstSequence,
   type SidLogEntry,
   SidRecorder,
+  takeIpv4,
 } from './agent-parts.js';
 import {
   IPV4_DESTINATION_FIELD,
@@ -195,13 +195,8 @@ export class AnonResponderAgent {
 
   private processFromClient(pkt: Packet, emit: Emit): void {
     const c = this.inStats;
-    c.packetsIn++;
     const span = this.span;
-    const bad = ipv4Span(pkt, span);
-    if (bad !== null) {
-      countDrop(c, bad);
-      return;
-    }
+    if (!takeIpv4(pkt, span, c)) return;
     const data = pkt.data;
     const r = this.receiver.receive(data, span.offset, span.totalLength, pkt.ts);
     if (typeof r === 'string') {
@@ -247,13 +242,8 @@ export class AnonResponderAgent {
 
   private processFromServer(pkt: Packet, emit: Emit): void {
     const c = this.outStats;
-    c.packetsIn++;
     const span = this.span;
-    const bad = ipv4Span(pkt, span);
-    if (bad !== null) {
-      countDrop(c, bad);
-      return;
-    }
+    if (!takeIpv4(pkt, span, c)) return;
     const data = pkt.data;
     const index = this.nat.lookup(readIpv4(data, span.offset + IPV4_DESTINATION_FIELD));
     const session = index < 0 ? null : (this.sessionAt[index] ?? null);
