@@ -1,9 +1,8 @@
 import { EspDecapStage, EspEncapStage } from '../esp/esp-stages.js';
 import { SecurityAssociation } from '../esp/sa.js';
 import { readSaFile } from '../esp/sa-file.js';
-import type { StageStats } from '../stages/stage.js';
 import { type Command, UsageError } from './command.js';
-import { transformCaptureFile } from './file-transform.js';
+import { runTransform, transformArgs } from './file-transform.js';
 
 const help = `Usage: pktveil esp encap --sa FILE [--sa FILE ...] IN OUT [--stats json]
        pktveil esp decap --sa FILE [--sa FILE ...] IN OUT [--stats json]
@@ -31,34 +30,20 @@ export const espCommand: Command = {
     stats: { type: 'string' },
   },
   async run(values, positionals) {
-    const [action, input, output, ...extra] = positionals;
-    if (action !== 'encap' && action !== 'decap')
-      throw new UsageError(action === undefined ? 'missing encap or decap' : `unknown action '${action}'`);
-    if (!input || !output) throw new UsageError('missing IN and OUT capture files');
-    if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
+    const args = transformArgs(values, positionals);
     const saFiles = (values.sa as string[] | undefined) ?? [];
     if (saFiles.length === 0) throw new UsageError('give at least one --sa FILE');
-    const statsFormat = values.stats as string | undefined;
-    if (statsFormat !== undefined && statsFormat !== 'json')
-      throw new UsageError(`--stats takes 'json', got '${statsFormat}'`);
-
-    const sas = saFiles.map((file) => {
-      const config = readSaFile(file);
-      try {
-        return new SecurityAssociation(config);
-      } catch (err) {
-        throw new Error(`SA file ${file}: ${(err as Error).message}`);
-      }
-    });
-    const stage = action === 'encap' ? new EspEncapStage(sas) : new EspDecapStage(sas);
-    const stats = await transformCaptureFile(input, output, stage);
-    if (statsFormat === 'json') process.stdout.write(`${JSON.stringify(contractStats(stats))}\n`);
-    return 0;
+    const sas = saFiles.map(securityAssociationFromFile);
+    return runTransform(args, args.action === 'encap' ? new EspEncapStage(sas) : new EspDecapStage(sas));
   },
 };
 
-/** The --stats json line of the contract, plus the stage's other counters after it. */
-export function contractStats(stats: StageStats): Record<string, unknown> {
-  const { packetsIn, packetsOut, dropped, ...rest } = stats;
-  return { packetsIn, packetsOut, dropped, ...rest };
+/** The SA an SA file describes; a mistake in it is reported with the file's name. */
+export function securityAssociationFromFile(file: string): SecurityAssociation {
+  const config = readSaFile(file);
+  try {
+    return new SecurityAssociation(config);
+  } catch (err) {
+    throw new Error(`SA file ${file}: ${(err as Error).message}`);
+  }
 }

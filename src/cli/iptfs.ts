@@ -1,9 +1,8 @@
-import { SecurityAssociation } from '../esp/sa.js';
-import { readSaFile } from '../esp/sa-file.js';
+import type { SecurityAssociation } from '../esp/sa.js';
 import { IptfsDecapStage, IptfsEncapStage, type IptfsSendMode } from '../tfc/iptfs-stages.js';
 import { type Command, integerOption, UsageError } from './command.js';
-import { contractStats } from './esp.js';
-import { transformCaptureFile } from './file-transform.js';
+import { securityAssociationFromFile } from './esp.js';
+import { runTransform, transformArgs } from './file-transform.js';
 
 const help = `Usage: pktveil iptfs encap --sa FILE --packet-size BYTES (--rate BITS_PER_S | --on-demand)
                          [--max-delay-us N] [--dont-fragment] IN OUT [--stats json]
@@ -54,33 +53,16 @@ export const iptfsCommand: Command = {
     stats: { type: 'string' },
   },
   async run(values, positionals) {
-    const [action, input, output, ...extra] = positionals;
-    if (action !== 'encap' && action !== 'decap')
-      throw new UsageError(action === undefined ? 'missing encap or decap' : `unknown action '${action}'`);
-    if (!input || !output) throw new UsageError('missing IN and OUT capture files');
-    if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
+    const args = transformArgs(values, positionals);
     const saFile = values.sa as string | undefined;
     if (saFile === undefined) throw new UsageError('give --sa FILE');
-    const statsFormat = values.stats as string | undefined;
-    if (statsFormat !== undefined && statsFormat !== 'json')
-      throw new UsageError(`--stats takes 'json', got '${statsFormat}'`);
-    const only = action === 'encap' ? DECAP_FLAGS : ENCAP_FLAGS;
+    const only = args.action === 'encap' ? DECAP_FLAGS : ENCAP_FLAGS;
     const misplaced = only.find((f) => values[f] !== undefined);
-    if (misplaced) throw new UsageError(`--${misplaced} is not an option of iptfs ${action}`);
+    if (misplaced) throw new UsageError(`--${misplaced} is not an option of iptfs ${args.action}`);
 
-    const config = readSaFile(saFile);
-    if (config.mode !== 'iptfs')
-      throw new Error(`SA file ${saFile}: mode is "${config.mode}"; IP-TFS needs "iptfs"`);
-    let sa: SecurityAssociation;
-    try {
-      sa = new SecurityAssociation(config);
-    } catch (err) {
-      throw new Error(`SA file ${saFile}: ${(err as Error).message}`);
-    }
-    const stage = action === 'encap' ? encapStage(sa, values) : decapStage(sa, values);
-    const stats = await transformCaptureFile(input, output, stage);
-    if (statsFormat === 'json') process.stdout.write(`${JSON.stringify(contractStats(stats))}\n`);
-    return 0;
+    const sa = securityAssociationFromFile(saFile);
+    if (sa.mode !== 'iptfs') throw new Error(`SA file ${saFile}: mode is "${sa.mode}"; IP-TFS needs "iptfs"`);
+    return runTransform(args, args.action === 'encap' ? encapStage(sa, values) : decapStage(sa, values));
   },
 };
 
