@@ -7,26 +7,9 @@
  * is skipped. No timing is asserted, only the shape and the coverage (and what the runs themselves check:
  * keep counts against the truth, rings opened byte for byte, the prefilter delivering only own packets).
  */
-import { execFile } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
+import { expectWellFormed, parseFigures, runBench, sodiumLoads } from '../helpers/bench-figures.js';
 import { describeSystem, missing, systemTestsRequired } from '../helpers/system.js';
-
-const run = promisify(execFile);
-const root = resolve(import.meta.dirname, '../..');
-
-const KEYS = ['name', 'unit', 'value', 'baseline', 'baselineValue', 'ratio'];
-
-function sodiumLoads(): boolean {
-  try {
-    createRequire(import.meta.url)('sodium-native');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** chacha20-poly1305 on every backend (sodium where it loads), AES-GCM on node:crypto alone. */
 function expectedCases(): string[] {
@@ -42,27 +25,11 @@ const noLab = missing(['root', 'netns', 'ethtool']);
 describeSystem('bench/run.ts --quick --json --only anon', ['cap'], () => {
   it('prints a well-formed figure for every filter table size, AEAD, backend and size, and the prefilter', async () => {
     expect(noLab === null || !systemTestsRequired, `the prefilter benchmark ${noLab}`).toBe(true);
-    const { stdout, stderr } = await run(
-      process.execPath,
-      ['--import', 'tsx', 'bench/run.ts', '--quick', '--json', '--only', 'anon'],
-      { cwd: root, timeout: 170_000, maxBuffer: 16 << 20 },
-    );
+    const { code, stdout, stderr } = await runBench(['--quick', '--json', '--only', 'anon'], 170_000);
     expect(stderr).not.toMatch(/baseline skipped/);
-    const figures = stdout
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    for (const f of figures) {
-      expect(Object.keys(f)).toEqual(KEYS);
-      for (const key of ['value', 'baselineValue', 'ratio']) {
-        const v = f[key];
-        expect(typeof v === 'number' && Number.isFinite(v) && v > 0, `${String(f.name)}.${key} = ${v}`).toBe(
-          true,
-        );
-      }
-      const ratio = (f.value as number) / (f.baselineValue as number);
-      expect(Math.abs((f.ratio as number) - ratio) / ratio, `${String(f.name)} ratio`).toBeLessThan(1e-4);
-    }
+    expect(code, stderr).toBe(0);
+    const figures = parseFigures(stdout);
+    expectWellFormed(figures);
 
     const prefilter = noLab
       ? []

@@ -3,46 +3,19 @@
  * JSON object with exactly name, unit, value, baseline, baselineValue, ratio, and ratio is
  * value / baselineValue. Runs the real suite with --quick; no timing is asserted, only the shape.
  */
-import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { keySuite } from '../../src/esp/crypto/select.js';
 import { SUITES } from '../../src/esp/suites.js';
+import { expectWellFormed, parseFigures, runBench } from '../helpers/bench-figures.js';
 import { describeSystem } from '../helpers/system.js';
 
-const run = promisify(execFile);
-const root = resolve(import.meta.dirname, '../..');
-
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
+/** `bench/run.ts ARGS` as a user runs it. */
+function bench(...args: string[]) {
+  return runBench(args, 120_000);
 }
 
-async function bench(...args: string[]): Promise<Outcome> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], {
-      cwd: root,
-      timeout: 120_000,
-      maxBuffer: 16 << 20,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    if (typeof err.code !== 'number') throw e;
-    return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
-
-const KEYS = ['name', 'unit', 'value', 'baseline', 'baselineValue', 'ratio'];
 /** The backend the IP-TFS figures name: the fastest that offers chacha20-poly1305 here. */
 const CHACHA_BACKEND = keySuite(SUITES['chacha20-poly1305'], new Uint8Array(36), new Uint8Array(0)).backend;
-
-function parseLines(stdout: string): Record<string, unknown>[] {
-  const lines = stdout.split('\n').filter((l) => l !== '');
-  return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-}
 
 /**
  * The benchmarks this test runs, as --only substrings, one process each: all but ESP and the anonymity
@@ -58,7 +31,7 @@ describeSystem('bench/run.ts --quick --json', ['cap', 'tcpdump'], () => {
       const out = await bench('--quick', '--json', '--only', only);
       expect(out.stderr).not.toMatch(/baseline skipped/);
       expect(out.code, `--only ${only}: ${out.stderr}`).toBe(0);
-      figures.push(...parseLines(out.stdout));
+      figures.push(...parseFigures(out.stdout));
     }
     // iptfs-live needs root (it runs on a veth pair) and names its figures by rate: checked for shape below.
     const general = figures.filter((f) => !String(f.name).startsWith('iptfs-live'));
@@ -72,21 +45,7 @@ describeSystem('bench/run.ts --quick --json', ['cap', 'tcpdump'], () => {
         ['imix', '1400'].map((mix) => `iptfs-${d}/chacha20-poly1305/${CHACHA_BACKEND}/${mix}`),
       ),
     ]);
-    for (const f of figures) {
-      expect(Object.keys(f)).toEqual(KEYS);
-      expect(typeof f.name).toBe('string');
-      expect(typeof f.unit).toBe('string');
-      expect(typeof f.baseline).toBe('string');
-      for (const key of ['value', 'baselineValue', 'ratio']) {
-        expect(typeof f[key], `${String(f.name)}.${key}`).toBe('number');
-        expect(
-          Number.isFinite(f[key]) && (f[key] as number) > 0,
-          `${String(f.name)}.${key} = ${f[key]}`,
-        ).toBe(true);
-      }
-      const ratio = (f.value as number) / (f.baselineValue as number);
-      expect(Math.abs((f.ratio as number) - ratio) / ratio, `${String(f.name)} ratio`).toBeLessThan(1e-4);
-    }
+    expectWellFormed(figures);
     expect(general.map((f) => f.unit)).toEqual([
       'frames/s',
       'packets/s',
@@ -102,7 +61,7 @@ describe('bench/run.ts arguments', () => {
   it('runs only the benchmarks --only names', async () => {
     const out = await bench('--quick', '--json', '--only', 'heap');
     expect(out.code).toBe(0);
-    expect(parseLines(out.stdout).map((f) => f.name)).toEqual(['heap']);
+    expect(parseFigures(out.stdout).map((f) => f.name)).toEqual(['heap']);
   }, 120_000);
 
   it('prints a table without --json', async () => {

@@ -5,26 +5,9 @@
  * offer it, at every size, in both directions; the headline goals carry the goal as their baseline; no
  * baseline is skipped. No timing is asserted, only the shape and the coverage.
  */
-import { execFile } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
+import { expectWellFormed, parseFigures, runBench, sodiumLoads } from '../helpers/bench-figures.js';
 import { describeSystem } from '../helpers/system.js';
-
-const run = promisify(execFile);
-const root = resolve(import.meta.dirname, '../..');
-
-const KEYS = ['name', 'unit', 'value', 'baseline', 'baselineValue', 'ratio'];
-
-function sodiumLoads(): boolean {
-  try {
-    createRequire(import.meta.url)('sodium-native');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Which backends offer each suite: libsodium only ChaCha20-Poly1305; node:crypto and noble everything. */
 function expectedPairs(): string[] {
@@ -42,27 +25,13 @@ function expectedPairs(): string[] {
 
 describeSystem('bench/run.ts --quick --json --only esp', ['scapy', 'tcpdump'], () => {
   it('prints a well-formed figure for every suite, backend, size and direction, and the goals', async () => {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      ['--expose-gc', '--import', 'tsx', 'bench/run.ts', '--quick', '--json', '--only', 'esp'],
-      { cwd: root, timeout: 600_000, maxBuffer: 16 << 20 },
-    );
+    const { code, stdout, stderr } = await runBench(['--quick', '--json', '--only', 'esp'], 600_000, [
+      '--expose-gc',
+    ]);
     expect(stderr).not.toMatch(/baseline skipped/);
-    const figures = stdout
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    for (const f of figures) {
-      expect(Object.keys(f)).toEqual(KEYS);
-      for (const key of ['value', 'baselineValue', 'ratio']) {
-        const v = f[key];
-        expect(typeof v === 'number' && Number.isFinite(v) && v > 0, `${String(f.name)}.${key} = ${v}`).toBe(
-          true,
-        );
-      }
-      const ratio = (f.value as number) / (f.baselineValue as number);
-      expect(Math.abs((f.ratio as number) - ratio) / ratio, `${String(f.name)} ratio`).toBeLessThan(1e-4);
-    }
+    expect(code, stderr).toBe(0);
+    const figures = parseFigures(stdout);
+    expectWellFormed(figures);
 
     const byName = new Map(figures.map((f) => [f.name as string, f]));
     const engine = (direction: string) =>
