@@ -44,6 +44,7 @@ import { analyzeWan, type WanAnalysis } from './broadcast/wan-check.js';
 import {
   collect,
   type Endpoint,
+  lastJson,
   NetnsLab,
   type RunResult,
   tsxCommand,
@@ -92,17 +93,6 @@ function argument(name: string): string | undefined {
 
 function log(text: string): void {
   process.stderr.write(`# broadcast: ${text}\n`);
-}
-
-function lastJson<T>(r: RunResult, what: string): T {
-  const line = r.stdout.trim().split('\n').pop();
-  try {
-    return JSON.parse(line ?? '') as T;
-  } catch {
-    throw new Error(
-      `${what} printed no result (exit ${r.code ?? r.signal}): ${r.stderr.trim().slice(-2000)}`,
-    );
-  }
 }
 
 const modeArg = argument('--mode') ?? 'advanced';

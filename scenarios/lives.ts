@@ -49,7 +49,7 @@ import { readCapture } from '../src/io/capture-file.js';
 import { parseLabels } from '../src/tfc/analysis/labels.js';
 import { kernelShaperArgs } from './lib/ahead-of-clock.js';
 import { CpuKeepAwake } from './lib/cpu-keep-awake.js';
-import { collect, NetnsLab, type RunResult, tsxCommand, waitForOutput } from './lib/netns-lab.js';
+import { collect, lastJson, NetnsLab, type RunResult, tsxCommand, waitForOutput } from './lib/netns-lab.js';
 import { type Observation, observe } from './lives/observe.js';
 import type { TunnelJob } from './lives/tunnel-node.js';
 
@@ -130,17 +130,6 @@ function option(name: string, fallback: number): number {
 
 function log(text: string): void {
   process.stderr.write(`# lives: ${text}\n`);
-}
-
-function lastJson<T>(r: RunResult, what: string): T {
-  const line = r.stdout.trim().split('\n').pop();
-  try {
-    return JSON.parse(line ?? '') as T;
-  } catch {
-    throw new Error(
-      `${what} printed no result (exit ${r.code ?? r.signal}): ${r.stderr.trim().slice(-2000)}`,
-    );
-  }
 }
 
 const lab = new NetnsLab();

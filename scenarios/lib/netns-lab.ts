@@ -371,3 +371,15 @@ const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).h
 export function tsxCommand(script: string, args: string[] = []): [string, string[]] {
   return [process.execPath, ['--import', tsxLoader, script, ...args]];
 }
+
+/** The last line a finished child printed on stdout, as JSON (its result); throws with its stderr when there is none. */
+export function lastJson<T>(r: RunResult, what: string): T {
+  const line = r.stdout.trim().split('\n').pop();
+  try {
+    return JSON.parse(line ?? '') as T;
+  } catch {
+    throw new Error(
+      `${what} printed no result (exit ${r.code ?? r.signal}): ${r.stderr.trim().slice(-2000)}`,
+    );
+  }
+}
