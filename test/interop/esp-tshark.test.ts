@@ -186,6 +186,7 @@ const FIELDS = [
   'tcp.dstport',
   'tcp.len',
   'icmp.type',
+  'icmp.data_time',
   'data.len',
   'esp.spi',
   'esp.sequence',
@@ -360,7 +361,10 @@ describeSystem('tshark decrypts pktveil ESP', ['tshark'], () => {
             'tcp.len': field('tcp.len'),
           });
         } else {
-          const dataLength = original.length - ihl - 8;
+          // tshark reads the first 8 data bytes as a timestamp when they happen to look like one near the
+          // frame's time (random data sometimes does: seed 608110984, packet 137); the rest is then data.
+          const stamp = field('icmp.data_time') === undefined ? 0 : 8;
+          const dataLength = original.length - ihl - 8 - stamp;
           expected['icmp.type'] = '8';
           actual['icmp.type'] = field('icmp.type');
           expected['data.len'] = dataLength > 0 ? String(dataLength) : undefined;
