@@ -4,6 +4,9 @@
  * verdicts included (tshark's checksum.status: 1 good → true, 0 bad → false, else → null).
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inspectJson } from './cli.js';
 
 type Json = Record<string, unknown>;
@@ -139,6 +142,50 @@ export interface TsharkFieldsOptions {
   timeoutMs?: number;
   /** "Decode As" rules (-d layer==selector,protocol), e.g. 'udp.port==1-65535,data'. */
   decodeAs?: readonly string[];
+  /**
+   * `file` is a LINKTYPE_RAW pcap of IPv4 packets: hand it to tshark as LINKTYPE_IPV4 (same records), so
+   * each frame goes straight to the IPv4 dissector. See rawPcapAsIpv4 for why this matters.
+   */
+  rawAsIpv4?: boolean;
+}
+
+const LINKTYPE_RAW = 101;
+const LINKTYPE_IPV4 = 228;
+const PCAP_HEADER = 24;
+const PCAP_RECORD_HEADER = 16;
+
+/**
+ * A copy of a LINKTYPE_RAW (101) pcap relabelled LINKTYPE_IPV4 (228), every record unchanged; throws when
+ * `pcap` is not a pcap, not LINKTYPE_RAW, or holds a packet that is not IPv4.
+ *
+ * Why: tshark's raw-IP dissector (epan/dissectors/packet-raw.c, still in 4.0) first looks for leftovers
+ * of old Linux PPP/ISDN drivers: bytes 0–1, 6–7 or 1–2 equal to ff 03 make it dissect the frame as PPP
+ * in HDLC-like framing, not IP. An IPv4 header has ff 03 at bytes 1–2 whenever its TOS is 0xff and its
+ * total length is 768–1023 (and at bytes 6–7 for flags 0b111 with fragment offset 0x1f03), so such a valid
+ * packet shows "raw:ppp:data" and none of its IP fields. LINKTYPE_IPV4 has no such guess.
+ */
+export function rawPcapAsIpv4(pcap: Buffer): Buffer {
+  if (pcap.length < PCAP_HEADER) throw new Error(`not a pcap: ${pcap.length} bytes, the header needs 24`);
+  const magics = [0xa1b2c3d4, 0xa1b23c4d];
+  const le = magics.includes(pcap.readUInt32LE(0));
+  if (!le && !magics.includes(pcap.readUInt32BE(0)))
+    throw new Error(`not a pcap: magic 0x${pcap.readUInt32BE(0).toString(16)}`);
+  const u32 = (o: number) => (le ? pcap.readUInt32LE(o) : pcap.readUInt32BE(o));
+  const link = u32(20);
+  if (link !== LINKTYPE_RAW) throw new Error(`pcap link type is ${link}, not LINKTYPE_RAW (101)`);
+  for (let o = PCAP_HEADER, n = 0; o < pcap.length; n++) {
+    if (o + PCAP_RECORD_HEADER > pcap.length) throw new Error(`pcap record ${n}: header truncated`);
+    const data = o + PCAP_RECORD_HEADER;
+    const length = u32(o + 8);
+    if (length === 0 || data + length > pcap.length)
+      throw new Error(`pcap record ${n}: ${length} bytes, ${pcap.length - data} left in the file`);
+    if (pcap[data]! >> 4 !== 4) throw new Error(`pcap record ${n} is not IPv4 (version ${pcap[data]! >> 4})`);
+    o = data + length;
+  }
+  const copy = Buffer.from(pcap);
+  if (le) copy.writeUInt32LE(LINKTYPE_IPV4, 20);
+  else copy.writeUInt32BE(LINKTYPE_IPV4, 20);
+  return copy;
 }
 
 /**
@@ -150,9 +197,15 @@ export function tsharkFields(
   options: TsharkFieldsOptions = {},
 ): Promise<Map<string, string[]>[]> {
   const fields = options.fields ?? allFields;
+  // A relabelled copy in a file of its own (tshark refuses a pcap on stdin when stdin is a socket, as
+  // Node's pipes are), removed once tshark is done.
+  const copy = options.rawAsIpv4 ? rawPcapAsIpv4(readFileSync(file)) : null;
+  const copyDir = copy ? mkdtempSync(join(tmpdir(), 'pktveil-tshark-')) : null;
+  const input = copyDir ? join(copyDir, 'ipv4.pcap') : file;
+  if (copy) writeFileSync(input, copy);
   const args = [
     '-r',
-    file,
+    input,
     '-n',
     '-T',
     'fields',
@@ -174,6 +227,7 @@ export function tsharkFields(
       args,
       { maxBuffer: 1 << 28, timeout, killSignal: 'SIGKILL' },
       (err, stdout, stderr) => {
+        if (copyDir) rmSync(copyDir, { recursive: true, force: true });
         if (err) return reject(new Error(`tshark ${args.join(' ')} failed: ${stderr || err.message}`));
         // One line per frame, even a frame whose fields are all empty; the output ends with a newline.
         const lines = stdout.split('\n');

@@ -29,7 +29,17 @@ import { type CliResult, runCli } from '../helpers/cli.js';
 import { describeSystem } from '../helpers/system.js';
 import { tsharkFields } from '../helpers/tshark.js';
 
-const PACKETS = 150;
+/** Random packets per run, then one fixed packet (PPP_LOOKALIKE). */
+const RANDOM_PACKETS = 150;
+/**
+ * The last packet, UDP with TOS 0xff and total length 800 (0x0320): its bytes 1–2 are ff 03, and so are
+ * those of its ESP packet (same header in transport mode, TOS copied and length 768–1023 in tunnel mode).
+ * tshark reads ff 03 there in a LINKTYPE_RAW frame as a PPP header and shows no IP or ESP field at all
+ * (see rawPcapAsIpv4 in test/helpers/tshark.ts). Random packets hit this in roughly one seed in 14 (seed
+ * 609097616, packet 10); this packet hits it in every run.
+ */
+const PPP_LOOKALIKE = { index: RANDOM_PACKETS, dataLength: 800 - 20 - 8 };
+const PACKETS = RANDOM_PACKETS + 1;
 const TRANSPORT = { src: '198.18.0.1', dst: '198.18.0.2' };
 const TUNNEL = { src: '198.18.255.1', dst: '198.18.255.2' };
 
@@ -116,7 +126,7 @@ function espSaUat(c: Case): string {
   return `uat:esp_sa:"IPv4","${ends.src}","${ends.dst}","${spi}","${s.enc}","${hexKey(c.encKey)}","${s.auth}","${hexKey(c.authKey)}"`;
 }
 
-/** Random UDP, TCP and ICMP echo packets between the transport endpoints, 0–1400 bytes of data. */
+/** Random UDP, TCP and ICMP echo packets between the transport endpoints, 0–1400 bytes of data, then PPP_LOOKALIKE. */
 function innerPackets(seed: number): Buffer[] {
   const r = seededRandom(seed);
   const int = (n: number) => Math.floor(r() * n);
@@ -124,14 +134,15 @@ function innerPackets(seed: number): Buffer[] {
   const port = () => 40000 + int(7000);
   const packets: Buffer[] = [];
   for (let i = 0; i < PACKETS; i++) {
-    const dataLength = r() < 0.3 ? int(40) : int(1401);
+    const lookalike = i === PPP_LOOKALIKE.index;
+    const dataLength = lookalike ? PPP_LOOKALIKE.dataLength : r() < 0.3 ? int(40) : int(1401);
     const data = Buffer.from(Array.from({ length: dataLength }, () => int(256)));
     const protocol = [17, 6, 1][i % 3]!;
     const l4Header = protocol === 6 ? 20 : 8;
     const l4Length = l4Header + dataLength;
     const ip = new Ipv4Repr({
-      dscp: int(64),
-      ecn: int(4),
+      dscp: lookalike ? 63 : int(64),
+      ecn: lookalike ? 3 : int(4),
       id: int(65536),
       flags: r() < 0.5 ? 0b010 : 0,
       ttl: 1 + int(255),
@@ -210,7 +221,6 @@ function tsharkKnowsChacha(file: string): Promise<boolean> {
 
 describeSystem('tshark decrypts pktveil ESP', ['tshark'], () => {
   // A fixed seed by default, so CI runs the same packets every time; PKTVEIL_TEST_SEED explores others.
-  // Seed 609097616 makes tshark lose every field of packet 10 (under investigation, see the issue note).
   const seed = Number(process.env.PKTVEIL_TEST_SEED ?? 608110984) | 0;
   let dir: string;
   let inner: Buffer[];
@@ -253,7 +263,8 @@ describeSystem('tshark decrypts pktveil ESP', ['tshark'], () => {
       // "Malformed" inside the decrypted packet and take ESP's trailer and ICV verdict with it. Read every
       // UDP and TCP payload as plain data, except on the NAT-T port, which must stay ESP-in-UDP.
       const decodeAs = ['udp.port==1-4499,data', 'udp.port==4501-65535,data', 'tcp.port==1-65535,data'];
-      frames.set(c, await tsharkFields(out, { fields: FIELDS, prefs, decodeAs }));
+      // rawAsIpv4: pktveil writes LINKTYPE_RAW, where tshark takes some valid IPv4 headers for PPP.
+      frames.set(c, await tsharkFields(out, { fields: FIELDS, prefs, decodeAs, rawAsIpv4: true }));
     });
     // At most `width` pktveil/tshark pairs at once.
     const width = Math.max(2, availableParallelism());
@@ -284,6 +295,9 @@ describeSystem('tshark decrypts pktveil ESP', ['tshark'], () => {
       const esp = [...parseCaptureBuffer(readFileSync(join(dir, `esp-${c.spi.toString(16)}.pcap`)))];
       const got = frames.get(c)!;
       expect(got.length, where).toBe(PACKETS);
+      expect(inner[PPP_LOOKALIKE.index]!.subarray(1, 3).toString('hex'), 'PPP_LOOKALIKE bytes 1–2').toBe(
+        'ff03',
+      );
 
       const problems: string[] = [];
       const natt = c.natt !== null;
