@@ -61,7 +61,8 @@ export class AnonListener implements AnonContactPoint {
    * AnonSession.open for the buffers). Returns the plaintext length (the session in `opened`), or:
    * 'replayed'/'too-old' when the packet is authentic for a session whose window has seen it (checked with
    * that session's key, so a stranger's packet is never called a replay), 'tag' when no waiting session's
-   * key opens it, 'unknown-sid' when no session is waiting.
+   * key opens it, 'unknown-sid' when no session is waiting. `out` must not be `src`: a failed try may wipe
+   * what it decrypted, and the next session tries the same bytes.
    */
   open(
     src: Uint8Array,
@@ -71,6 +72,7 @@ export class AnonListener implements AnonContactPoint {
     outOff: number,
     now: bigint,
   ): number | AnonSessionDrop {
+    if (out === src) throw new RangeError('anonymity-layer listener: open into a buffer other than src');
     this.opened = null;
     const candidates = this.candidates;
     if (candidates.length === 0) return 'unknown-sid';

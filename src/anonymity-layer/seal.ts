@@ -22,8 +22,10 @@ import {
 } from '../codec/anon.js';
 import type { BackendName } from '../esp/crypto/backend.js';
 import { keySuite, type SuiteKeys } from '../esp/crypto/select.js';
+import { view, writeU32 } from '../esp/esp-format.js';
 import { ReplayWindow } from '../esp/replay-window.js';
 import { SUITES } from '../esp/suites.js';
+import { ViewCache } from '../esp/view-cache.js';
 import type { AnonAead } from './keys.js';
 import { readU32 } from './sid.js';
 
@@ -91,18 +93,6 @@ function checkSequence(who: string, what: string, v: bigint): bigint {
   return v;
 }
 
-function writeU32(buf: Uint8Array, off: number, v: number): void {
-  buf[off] = v >>> 24;
-  buf[off + 1] = (v >>> 16) & 0xff;
-  buf[off + 2] = (v >>> 8) & 0xff;
-  buf[off + 3] = v & 0xff;
-}
-
-/** buf[start, end) as a plain Uint8Array view (cheaper than Buffer#subarray, see esp-format.ts). */
-function view(buf: Uint8Array, start: number, end: number): Uint8Array {
-  return new Uint8Array(buf.buffer, buf.byteOffset + start, end - start);
-}
-
 /** Seals the packets of one direction under one key; the sequence counter lives here. */
 export class AnonSealer {
   readonly aead: AnonAead;
@@ -117,6 +107,8 @@ export class AnonSealer {
   private readonly keys: SuiteKeys;
   private readonly nonce = new Uint8Array(12);
   private readonly aad = new Uint8Array(ANON_CLEAR_LENGTH);
+  /** Views of the sealed part and tag in the caller's buffer, reused while it seals into one buffer. */
+  private readonly views = new ViewCache();
 
   constructor(options: AnonSealerOptions) {
     this.aead = options.aead ?? 'chacha20-poly1305';
@@ -184,7 +176,13 @@ export class AnonSealer {
     const aad = this.aad;
     for (let i = 0; i < ANON_CLEAR_LENGTH; i++) aad[i] = buf[off + i]!;
     const tagOff = end - ANON_TAG_LENGTH;
-    this.keys.aead!.seal(nonce, aad, view(buf, off + ANON_CLEAR_LENGTH, tagOff), view(buf, tagOff, end));
+    const views = this.views;
+    this.keys.aead!.seal(
+      nonce,
+      aad,
+      views.view(buf, off + ANON_CLEAR_LENGTH, tagOff - off - ANON_CLEAR_LENGTH),
+      views.view(buf, tagOff, ANON_TAG_LENGTH),
+    );
     if (seqHi === this.lastHi && seqLo === this.lastLo) this.done = true;
     else if (seqLo === MAX_U32) {
       this.seqHi = seqHi + 1;
@@ -205,6 +203,8 @@ export class AnonOpener {
   private readonly keys: SuiteKeys;
   private readonly nonce = new Uint8Array(12);
   private readonly aad = new Uint8Array(ANON_CLEAR_LENGTH);
+  /** Views of the plaintext and tag in `out`, reused while the caller opens into one buffer. */
+  private readonly views = new ViewCache();
 
   constructor(options: AnonOpenerOptions) {
     this.aead = options.aead ?? 'chacha20-poly1305';
@@ -229,7 +229,7 @@ export class AnonOpener {
 
   /**
    * True when the packet's tag verifies under this key, whatever the replay window says; nothing changes
-   * except `scratch`, which receives the plaintext (or the ciphertext on failure). For telling a replay
+   * except `scratch`, which receives the plaintext (or unusable bytes on failure). For telling a replay
    * from a forgery where several keys could own a packet (a listen SID's waiting sessions).
    */
   authentic(src: Uint8Array, off: number, len: number, scratch: Uint8Array, scratchOff: number): boolean {
@@ -240,9 +240,10 @@ export class AnonOpener {
   /**
    * Opens the anonymity-layer packet at src[off, off + len) (clear part to tag). The plaintext — next SID
    * (8) | protocol (1) | transport — goes to out[outOff, outOff + len − 32) and its length is returned; or
-   * the reason the packet was dropped. Order: length, replay check, tag, then the window moves. src is
-   * never modified, except when out is src and outOff is off + 16 (decrypting in place). Never throws on
-   * packet bytes; `out` too small for the packet is a programmer error and throws.
+   * the reason the packet was dropped. The tag is checked in the 16 bytes behind it, which `out` needs room
+   * for. Order: length, replay check, tag, then the window moves. src is never modified, except when out
+   * is src and outOff is off + 16 (decrypting in place; a packet that fails is then lost, libsodium zeroes
+   * it). Never throws on packet bytes; `out` too small for the packet is a programmer error and throws.
    */
   open(src: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number): number | AnonOpenDrop {
     if (len < ANON_MIN_LENGTH) return 'truncated';
@@ -257,7 +258,7 @@ export class AnonOpener {
     return len - ANON_CLEAR_LENGTH - ANON_TAG_LENGTH;
   }
 
-  /** Copies the sealed part to out[outOff] (unless in place) and decrypts it there if the tag verifies. */
+  /** Copies sealed part and tag to out[outOff] (unless in place) and decrypts there if the tag verifies. */
   private decrypt(
     src: Uint8Array,
     off: number,
@@ -268,19 +269,20 @@ export class AnonOpener {
     seqLo: number,
   ): boolean {
     const plainLength = len - ANON_CLEAR_LENGTH - ANON_TAG_LENGTH;
-    if (outOff < 0 || outOff + plainLength > out.length)
+    if (outOff < 0 || outOff + plainLength + ANON_TAG_LENGTH > out.length)
       throw new RangeError(
-        `anonymity-layer open: ${plainLength} plaintext bytes at offset ${outOff} do not fit a ${out.length}-byte buffer`,
+        `anonymity-layer open: ${plainLength} plaintext bytes and the ${ANON_TAG_LENGTH}-byte tag behind them at offset ${outOff} do not fit a ${out.length}-byte buffer`,
       );
     const sealedOff = off + ANON_CLEAR_LENGTH;
-    const tagOff = sealedOff + plainLength;
-    if (out !== src || outOff !== sealedOff) out.set(view(src, sealedOff, tagOff), outOff);
+    // Sealed part and tag go to `out` in one copy; the AEAD then takes views of `out`, which are reused.
+    if (out !== src || outOff !== sealedOff) out.set(view(src, sealedOff, off + len), outOff);
     const nonce = this.nonce;
     writeU32(nonce, 4, seqHi);
     writeU32(nonce, 8, seqLo);
     const aad = this.aad;
     for (let i = 0; i < ANON_CLEAR_LENGTH; i++) aad[i] = src[off + i]!;
-    const data = view(out, outOff, outOff + plainLength);
-    return this.keys.aead!.open(nonce, aad, data, view(src, tagOff, tagOff + ANON_TAG_LENGTH));
+    const views = this.views;
+    const tag = views.view(out, outOff + plainLength, ANON_TAG_LENGTH);
+    return this.keys.aead!.open(nonce, aad, views.view(out, outOff, plainLength), tag);
   }
 }

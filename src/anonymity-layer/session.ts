@@ -397,7 +397,8 @@ export class AnonSession {
 
   /**
    * Opens a packet the filter routed to this session: src[off, off + len) from the current SID to the tag.
-   * The plaintext (next SID | protocol | transport) goes to out[outOff, …) and its length is returned, or why
+   * The plaintext (next SID | protocol | transport) goes to out[outOff, …) (with 16 bytes of room behind it
+   * for the tag, see AnonOpener.open) and its length is returned, or why
    * the packet was dropped. Order: the packet's SID against this session's accepted set, replay check, tag,
    * then the window, the SIDs and the state move. Never throws on packet bytes.
    */

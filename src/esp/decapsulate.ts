@@ -131,14 +131,19 @@ export function decapsulate(
   // Transport mode rebuilds the IP header in front of the payload, so the plaintext goes after its room.
   const headerRoom = sa.mode === 'transport' ? ihl : 0;
   const ptOff = outOff + headerRoom;
-  if (ptOff + dataLength > out.length) return 'too-big';
-  const icv = view(src, icvOff, espEnd);
+  // The ICV lands behind the plaintext (AEAD opens it there), so the output needs room for it too.
+  if (ptOff + dataLength + suite.icvLength > out.length) return 'too-big';
   if (keys.aead) {
-    out.set(view(src, dataOff, icvOff), ptOff);
+    // One copy of ciphertext and ICV into the output, then views of the output (reused packet after
+    // packet) for the AEAD: a fresh view per argument costs more than the copy.
+    out.set(view(src, dataOff, espEnd), ptOff);
     const nonce = sa.nonce;
     for (let i = 0; i < 8; i++) nonce[4 + i] = src[ivOff + i]!;
-    if (!keys.aead.open(nonce, sa.aad, view(out, ptOff, ptOff + dataLength), icv)) return 'icv';
+    const views = sa.views;
+    const icv = views.view(out, ptOff + dataLength, suite.icvLength);
+    if (!keys.aead.open(nonce, sa.aad, views.view(out, ptOff, dataLength), icv)) return 'icv';
   } else {
+    const icv = view(src, icvOff, espEnd);
     if (keys.mac && !keys.mac.verify(view(src, espOff, icvOff), sa.macExtra, icv)) return 'icv';
     out.set(view(src, dataOff, icvOff), ptOff);
     if (keys.cbc) keys.cbc.decrypt(view(src, ivOff, dataOff), view(out, ptOff, ptOff + dataLength));

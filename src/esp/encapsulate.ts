@@ -218,12 +218,23 @@ function writeEsp(
   sa.setSequence(seqHi, seqLo);
   const keys = sa.keys;
   const icvOff = dataOff + dataLength;
+  const views = sa.views;
   if (keys.aead) {
-    keys.aead.seal(sa.nonce, sa.aad, view(out, dataOff, icvOff), view(out, icvOff, icvOff + suite.icvLength));
+    keys.aead.seal(
+      sa.nonce,
+      sa.aad,
+      views.view(out, dataOff, dataLength),
+      views.view(out, icvOff, suite.icvLength),
+    );
   } else {
-    if (keys.cbc) keys.cbc.encrypt(view(out, ivOff, dataOff), view(out, dataOff, icvOff));
+    if (keys.cbc)
+      keys.cbc.encrypt(views.view(out, ivOff, suite.ivLength), views.view(out, dataOff, dataLength));
     if (keys.mac)
-      keys.mac.compute(view(out, espOff, icvOff), sa.macExtra, view(out, icvOff, icvOff + suite.icvLength));
+      keys.mac.compute(
+        views.view(out, espOff, icvOff - espOff),
+        sa.macExtra,
+        views.view(out, icvOff, suite.icvLength),
+      );
   }
   sa.advanceSeq();
   sa.account(payloadLength);

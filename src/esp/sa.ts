@@ -5,6 +5,7 @@ import { keySuite, type SuiteKeys } from './crypto/select.js';
 import { writeU32 } from './esp-format.js';
 import { ReplayWindow } from './replay-window.js';
 import { isSuiteName, SUITES, type Suite, type SuiteName } from './suites.js';
+import { ViewCache } from './view-cache.js';
 
 export type EspMode = 'tunnel' | 'transport' | 'iptfs';
 /** What the outer header's DF bit becomes in tunnel mode: copied from the inner IPv4 header, set or clear. */
@@ -103,6 +104,8 @@ export class SecurityAssociation {
   readonly aad: Uint8Array;
   /** SeqHi as the HMAC suites append it after the trailer (RFC 4303 §2.2.1), or empty without ESN. */
   readonly macExtra: Uint8Array;
+  /** Views of the packet regions the crypto calls take, reused while a stage writes into one buffer. */
+  readonly views = new ViewCache();
   /** The next AEAD IV (8 bytes, big-endian counter) or the first CBC IV. */
   private readonly nextIv: Uint8Array;
   private firstCbcIvPending: boolean;

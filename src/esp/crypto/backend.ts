@@ -23,7 +23,8 @@ export interface AeadKey {
   seal(nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): void;
   /**
    * Checks `tag` in constant time, and only if it matches decrypts `data` in place and returns true.
-   * On a mismatch returns false and leaves `data` as it was.
+   * On a mismatch returns false and `data` holds no plaintext, but may no longer hold the ciphertext
+   * either (libsodium zeroes it): keep a copy if the same bytes are to be tried with another key.
    */
   open(nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean;
 }

@@ -37,12 +37,6 @@ const TAG_LENGTH = 16;
 class SodiumChaChaKey implements AeadKey {
   readonly tagLength = TAG_LENGTH;
   private readonly key: Uint8Array;
-  /**
-   * libsodium zeroes the output on a tag mismatch (aead_chacha20poly1305.c: memset(m, 0, mlen)), so
-   * decrypting in place would wipe the caller's ciphertext. open decrypts here and copies on success;
-   * it grows to the largest packet seen and is then reused.
-   */
-  private scratch = new Uint8Array(2048);
   private readonly sealTag = new Uint8Array(TAG_LENGTH);
 
   constructor(
@@ -71,12 +65,11 @@ class SodiumChaChaKey implements AeadKey {
   open(nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean {
     checkNonce(nonce);
     if (tag.length !== TAG_LENGTH) return false;
-    if (this.scratch.length < data.length) this.scratch = new Uint8Array(data.length);
-    const plaintext = this.scratch.subarray(0, data.length);
     try {
-      // libsodium verifies the tag in constant time before it decrypts anything.
+      // libsodium verifies the tag in constant time before it decrypts anything, and zeroes `data` on a
+      // mismatch (aead_chacha20poly1305.c: memset(m, 0, mlen)), as AeadKey.open allows.
       this.sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-        plaintext,
+        data,
         null,
         data,
         tag,
@@ -87,7 +80,6 @@ class SodiumChaChaKey implements AeadKey {
     } catch {
       return false;
     }
-    data.set(plaintext);
     return true;
   }
 }
