@@ -27,6 +27,7 @@ export {
   poissonSchedule,
 } from './dummy.js';
 export {
+  IPTFS_HEADROOM,
   type IptfsEmit,
   IptfsReceiver,
   type IptfsReceiverOptions,

@@ -22,8 +22,20 @@ export interface IptfsReceiverOptions {
   dropTimeNs?: bigint;
 }
 
-/** Receives one inner packet: a view valid only during the call (copy to keep it), and its timestamp. */
-export type IptfsEmit = (inner: Uint8Array, ts: bigint) => void;
+/**
+ * Receives one inner packet, buf[off, off + len), valid only during the call (copy to keep it), and its
+ * timestamp. The IPTFS_HEADROOM bytes in front of it are free for the callee to overwrite (a link header,
+ * say) when it lies in the receiver's own buffers, which is the case for packets joined across payloads
+ * and payloads held for reordering; in the `src` given to receive() they are free if the caller said so by
+ * leaving them room there (see receive()).
+ */
+export type IptfsEmit = (buf: Uint8Array, off: number, len: number, ts: bigint) => void;
+
+/**
+ * Bytes in front of every inner packet the receiver emits from its own buffers, which the emit callback may
+ * overwrite: room for a link header (Ethernet with 8 VLAN tags is 46), so no packet is copied to get one.
+ */
+export const IPTFS_HEADROOM = 64;
 
 export interface IptfsReceiverStats {
   payloadsIn: number;
@@ -79,8 +91,8 @@ export class IptfsReceiver {
 
   private readonly seen = new Float64Array(HISTORY).fill(-1);
 
-  // Reassembly of one inner packet across payloads.
-  private readonly asm = Buffer.alloc(INNER_MAX_LENGTH);
+  // Reassembly of one inner packet across payloads, at asm[IPTFS_HEADROOM].
+  private readonly asm = Buffer.alloc(IPTFS_HEADROOM + INNER_MAX_LENGTH);
   private have = 0;
   /** Its length, or -1 while its length field has not all arrived. */
   private want = -1;
@@ -119,7 +131,10 @@ export class IptfsReceiver {
    * One decrypted AGGFRAG payload at src[off, off+len) with its 64-bit ESP sequence number (seqHi, seqLo).
    * Emits every inner packet it completes, in sequence order, with ts = the `now` of the payload that
    * completed it (a payload held for reordering keeps its own arrival time). src is borrowed: what waits is
-   * copied. Never throws on the bytes; a range outside src is a caller bug and throws.
+   * copied. Inner packets emitted straight from src have src's bytes in front of them, which the emit
+   * callback may overwrite: a caller whose callback uses IPTFS_HEADROOM (IptfsDecapStage) puts the payload
+   * at off ≥ IPTFS_HEADROOM in a buffer of its own. Never throws on the bytes; a range outside src is a
+   * caller bug and throws.
    */
   receive(
     seqHi: number,
@@ -239,8 +254,9 @@ export class IptfsReceiver {
 
   private hold(seq: number, src: Uint8Array, off: number, len: number, now: bigint): void {
     const s = seq % this.reorderWindow;
-    if (this.slotBuf[s]!.length < len) this.slotBuf[s] = Buffer.alloc(Math.max(len, 2048));
-    Buffer.prototype.copy.call(src, this.slotBuf[s], 0, off, off + len);
+    if (this.slotBuf[s]!.length < IPTFS_HEADROOM + len)
+      this.slotBuf[s] = Buffer.alloc(IPTFS_HEADROOM + Math.max(len, 2048));
+    Buffer.prototype.copy.call(src, this.slotBuf[s], IPTFS_HEADROOM, off, off + len);
     this.slotSeq[s] = seq;
     this.slotLen[s] = len;
     this.slotTs[s] = now;
@@ -255,7 +271,7 @@ export class IptfsReceiver {
     const seq = this.slotSeq[s]!;
     this.slotSeq[s] = -1;
     this.held--;
-    this.process(this.slotBuf[s]!, 0, this.slotLen[s]!, this.slotTs[s]!, emit);
+    this.process(this.slotBuf[s]!, IPTFS_HEADROOM, this.slotLen[s]!, this.slotTs[s]!, emit);
     this.done(seq);
     if (this.held > 0) {
       let earliest = -1;
@@ -339,7 +355,7 @@ export class IptfsReceiver {
     if (this.want < 0) {
       // The length field itself was split across payloads (§2.2.2): complete it first.
       const n = Math.min(this.need - this.have, take);
-      Buffer.prototype.copy.call(b, this.asm, this.have, i, i + n);
+      Buffer.prototype.copy.call(b, this.asm, IPTFS_HEADROOM + this.have, i, i + n);
       this.have += n;
       i += n;
       if (this.have < this.need) {
@@ -350,7 +366,7 @@ export class IptfsReceiver {
         }
         return;
       }
-      this.want = innerPacketLength(this.asm, 0);
+      this.want = innerPacketLength(this.asm, IPTFS_HEADROOM);
       if (this.want < 0) {
         this.drop('malformed');
         this.state = UNKNOWN;
@@ -362,10 +378,10 @@ export class IptfsReceiver {
       this.state = UNKNOWN;
       return;
     }
-    Buffer.prototype.copy.call(b, this.asm, this.have, i, stop);
+    Buffer.prototype.copy.call(b, this.asm, IPTFS_HEADROOM + this.have, i, stop);
     this.have += stop - i;
     if (this.have === this.want) {
-      this.deliver(this.asm, 0, this.want, ts, emit);
+      this.deliver(this.asm, IPTFS_HEADROOM, this.want, ts, emit);
       this.state = CLEAN;
     }
   }
@@ -404,7 +420,7 @@ export class IptfsReceiver {
 
   /** Keeps the start of a packet that continues into the next payload. */
   private startJoin(b: Uint8Array, q: number, end: number, want: number, need: number): void {
-    Buffer.prototype.copy.call(b, this.asm, 0, q, end);
+    Buffer.prototype.copy.call(b, this.asm, IPTFS_HEADROOM, q, end);
     this.have = end - q;
     this.want = want;
     this.need = need;
@@ -414,7 +430,7 @@ export class IptfsReceiver {
   private deliver(b: Uint8Array, at: number, length: number, ts: bigint, emit: IptfsEmit): void {
     this.counters.innerPackets++;
     this.counters.innerBytes += length;
-    emit(b.subarray(at, at + length), ts);
+    emit(b, at, length, ts);
   }
 
   private drop(reason: string): void {

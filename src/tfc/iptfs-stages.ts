@@ -14,7 +14,7 @@ import { hexSpi, type SecurityAssociation } from '../esp/sa.js';
 import { SecurityAssociationDatabase } from '../esp/sad.js';
 import { LinkType, type Packet } from '../packet.js';
 import { countDrop, type Emit, emptyStats, type Stage, type StageStats } from '../stages/stage.js';
-import { IptfsReceiver, type IptfsReceiverOptions } from './iptfs-receiver.js';
+import { IPTFS_HEADROOM, IptfsReceiver, type IptfsReceiverOptions } from './iptfs-receiver.js';
 import { IptfsSender } from './iptfs-sender.js';
 import { Pacer } from './pacer.js';
 
@@ -281,22 +281,29 @@ export interface IptfsDecapStageOptions extends IptfsReceiverOptions {
  * §2.2.3), emitting them in order with the timestamp of the outer packet that completed them, behind
  * that packet's link header. Frames that are not ESP pass unchanged; ESP that fails is dropped by the
  * decapsulation's reasons; ESP of a non-iptfs SA is dropped as 'not-iptfs'. One receiver per SPI.
+ *
+ * Inner packets are not copied out: the payload is decrypted IPTFS_HEADROOM bytes into the stage's
+ * buffer, so every inner packet (there, or in the receiver's reassembly buffers) has room in front for
+ * the link header, written over bytes already read.
  */
 export class IptfsDecapStage implements Stage {
   readonly name: string;
   readonly sad: SecurityAssociationDatabase;
   private readonly receivers = new Map<SecurityAssociation, IptfsReceiver>();
   private readonly receiverOptions: IptfsReceiverOptions;
-  private readonly payload = Buffer.alloc(MAX_INNER);
-  private readonly out = Buffer.alloc(LINK_HEADROOM + MAX_INNER);
+  private readonly payload = Buffer.alloc(IPTFS_HEADROOM + MAX_INNER);
   private readonly info: DecapInfo = newDecapInfo();
   private readonly version: { ip: 4 | 6 } = { ip: 4 };
   private link: number = LinkType.IPV4;
-  private linkHeaderLength = 0;
+  /** The latest outer packet's link header, written in front of each inner packet. */
+  private readonly linkHeader = new Uint8Array(IPTFS_HEADROOM);
+  private linkHeaderBytes = this.linkHeader.subarray(0, 0);
   private ifIndex: number | undefined;
   private emitTo: Emit | null = null;
   private readonly counters: StageStats = { ...emptyStats(), passedThrough: 0, outerPackets: 0 };
-  private readonly emitInner = (inner: Uint8Array, ts: bigint): void => this.deliver(inner, ts);
+  // Every buffer the receiver emits from is a Buffer: this.payload, or its own reassembly buffers.
+  private readonly emitInner = (buf: Uint8Array, off: number, len: number, ts: bigint): void =>
+    this.deliver(buf as Buffer, off, len, ts);
 
   constructor(
     sas: SecurityAssociationDatabase | Iterable<SecurityAssociation>,
@@ -313,11 +320,19 @@ export class IptfsDecapStage implements Stage {
     this.counters.packetsIn++;
     const data = pkt.data;
     const netOff = networkOffset(data, pkt.link, this.version);
-    if (netOff < 0 || netOff > LINK_HEADROOM || this.version.ip !== 4) {
+    if (netOff < 0 || netOff > IPTFS_HEADROOM || this.version.ip !== 4) {
       this.passThrough(pkt, emit);
       return;
     }
-    const n = decapsulate(this.sad, data, netOff, data.length - netOff, this.payload, 0, this.info);
+    const n = decapsulate(
+      this.sad,
+      data,
+      netOff,
+      data.length - netOff,
+      this.payload,
+      IPTFS_HEADROOM,
+      this.info,
+    );
     if (typeof n === 'string') {
       if (n === 'not-esp') this.passThrough(pkt, emit);
       else countDrop(this.counters, n);
@@ -331,7 +346,15 @@ export class IptfsDecapStage implements Stage {
     this.counters.outerPackets = (this.counters.outerPackets as number) + 1;
     this.keepLinkHeader(pkt, netOff);
     this.emitTo = emit;
-    this.receiverOf(sa).receive(this.info.seqHi, this.info.seqLo, this.payload, 0, n, pkt.ts, this.emitInner);
+    this.receiverOf(sa).receive(
+      this.info.seqHi,
+      this.info.seqLo,
+      this.payload,
+      IPTFS_HEADROOM,
+      n,
+      pkt.ts,
+      this.emitInner,
+    );
   }
 
   tick(now: bigint, emit: Emit): void {
@@ -367,13 +390,15 @@ export class IptfsDecapStage implements Stage {
     return r;
   }
 
-  private deliver(inner: Uint8Array, ts: bigint): void {
-    const start = LINK_HEADROOM - this.linkHeaderLength;
-    this.out.set(inner, LINK_HEADROOM);
-    const frame = this.out.subarray(start, LINK_HEADROOM + inner.length);
-    const ip = inner[0]! >> 4 === 6 ? 6 : 4;
+  /** An inner packet at buf[off, off + len) goes out behind the link header, written in its headroom. */
+  private deliver(buf: Buffer, off: number, len: number, ts: bigint): void {
+    const header = this.linkHeaderBytes;
+    const start = off - header.length;
+    buf.set(header, start);
+    const frame = buf.subarray(start, off + len);
+    const ip = buf[off]! >> 4 === 6 ? 6 : 4;
     let link = this.link;
-    if (this.linkHeaderLength > 0) link = setNetworkVersion(frame, this.link, this.linkHeaderLength, ip);
+    if (header.length > 0) link = setNetworkVersion(frame, this.link, header.length, ip);
     else if (link === LinkType.IPV4 && ip === 6) link = LinkType.IPV6;
     this.counters.packetsOut++;
     const pkt: Packet = { data: frame, ts, link };
@@ -384,8 +409,10 @@ export class IptfsDecapStage implements Stage {
   private keepLinkHeader(pkt: Packet, netOff: number): void {
     this.ifIndex = pkt.ifIndex;
     this.link = pkt.link;
-    this.linkHeaderLength = netOff;
-    if (netOff > 0) this.out.set(pkt.data.subarray(0, netOff), LINK_HEADROOM - netOff);
+    const header = this.linkHeader;
+    const data = pkt.data;
+    for (let i = 0; i < netOff; i++) header[i] = data[i]!;
+    if (this.linkHeaderBytes.length !== netOff) this.linkHeaderBytes = header.subarray(0, netOff);
   }
 
   private passThrough(pkt: Packet, emit: Emit): void {

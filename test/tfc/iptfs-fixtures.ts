@@ -70,8 +70,8 @@ export function collector(): Collected {
   return {
     packets,
     ts,
-    emit: (inner, t) => {
-      packets.push(Buffer.from(inner));
+    emit: (buf, off, len, t) => {
+      packets.push(Buffer.from(buf.subarray(off, off + len)));
       ts.push(t);
     },
   };

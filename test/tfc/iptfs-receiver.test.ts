@@ -189,7 +189,8 @@ describe('IptfsReceiver robustness', () => {
           const rx = new IptfsReceiver({ reorderWindow, dropTimeNs: 50n });
           let now = 0n;
           let emitted = 0;
-          const emit = (inner: Uint8Array) => {
+          const emit = (buf: Uint8Array, off: number, length: number) => {
+            const inner = buf.subarray(off, off + length);
             // Whatever it emits is a whole IPv4/IPv6 packet by its own length field.
             const v = inner[0]! >> 4;
             expect(v === 4 || v === 6).toBe(true);
