@@ -8,20 +8,31 @@ import { view } from './esp-format.js';
 
 /** Distinct regions kept before starting over: bounds the memory when lengths vary without end. */
 const MAX_REGIONS = 512;
+/** Calls in a row with one buffer before its views are kept. */
+const STABLE_CALLS = 4;
 
 export class ViewCache {
   private buffer: Uint8Array | null = null;
+  /** Calls in a row with `buffer`, counted up to STABLE_CALLS. */
+  private calls = 0;
   private readonly regions = new Map<number, Uint8Array>();
 
   /**
    * buf[start, start + length) as a Uint8Array: the same object each time for the same buffer, start and
-   * length. Another buffer than last time empties the cache, so regions of many buffers (e.g. each input
-   * packet) make a fresh view each time and gain nothing; use it for the caller's own output buffer.
+   * length, once the buffer has been the same for a few calls in a row. Another buffer empties the cache:
+   * the gain is for a caller writing into one buffer of its own.
    */
   view(buf: Uint8Array, start: number, length: number): Uint8Array {
     if (buf !== this.buffer) {
       this.buffer = buf;
-      this.regions.clear();
+      this.calls = 0;
+      if (this.regions.size > 0) this.regions.clear();
+    }
+    // Until the buffer has stayed the same a few calls, plain views: a buffer per packet (a seal in each
+    // packet's own buffer makes two calls) then costs what plain views cost, with no map work.
+    if (this.calls < STABLE_CALLS) {
+      this.calls++;
+      return view(buf, start, start + length);
     }
     if (length >= 0x20000) return view(buf, start, start + length); // longer than any packet: not kept
     const key = start * 0x20000 + length; // exact: start < 2^36 in any buffer
