@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IptfsReceiver } from '../../src/tfc/iptfs-receiver.js';
+import { IPTFS_HEADROOM, IptfsReceiver } from '../../src/tfc/iptfs-receiver.js';
 import { IptfsSender } from '../../src/tfc/iptfs-sender.js';
 import { collector, ipv4Packet, ipv6Packet } from './iptfs-fixtures.js';
 
@@ -26,6 +26,41 @@ function deliver(rx: IptfsReceiver, payloads: Buffer[], order: number[], emit = 
   for (const seq of order) rx.receive(0, seq, payloads[seq - 1]!, 0, 120, now, emit.emit);
   return emit;
 }
+
+describe('IptfsReceiver headroom', () => {
+  it('lets the emit callback overwrite IPTFS_HEADROOM bytes in front of every packet without harm', () => {
+    // Payloads placed IPTFS_HEADROOM bytes into buffers of their own (as IptfsDecapStage places them), split
+    // packets and reordered payloads included: whatever buffer a packet comes in, the callback scribbles
+    // over the bytes in front of it, as a link header would, and every packet still comes back whole.
+    // Small packets, so held payloads have packets starting near their front, and now and then one that
+    // spans payloads (reassembled in the receiver's own buffer).
+    const tx = new IptfsSender({ payloadSize: 120 });
+    const packets: Buffer[] = [];
+    for (let i = 0; tx.queuedBytes < 12 * 116; i++) {
+      const p = ipv4Packet(i % 5 === 4 ? 200 : 20 + ((i * 7) % 40), i);
+      tx.enqueue(p, 0, p.length, 0n);
+      packets.push(p);
+    }
+    const placed = Array.from({ length: 12 }, () => {
+      const b = Buffer.alloc(IPTFS_HEADROOM + 120, 0x5a);
+      tx.fill(b, IPTFS_HEADROOM, 0n);
+      return b;
+    });
+    const got: Buffer[] = [];
+    const emit = (buf: Uint8Array, off: number, len: number) => {
+      expect(off).toBeGreaterThanOrEqual(IPTFS_HEADROOM);
+      got.push(Buffer.from(buf.subarray(off, off + len)));
+      buf.fill(0xee, off - IPTFS_HEADROOM, off);
+    };
+    const rx = new IptfsReceiver({ reorderWindow: 3 });
+    // Every even payload waits in the reorder window for the odd one before it.
+    for (const seq of [2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11])
+      rx.receive(0, seq, placed[seq - 1]!, IPTFS_HEADROOM, 120, 0n, emit);
+    expect(rx.stats().reordered).toBe(6);
+    expect(got.length).toBeGreaterThanOrEqual(15);
+    expect(got).toEqual(packets.slice(0, got.length));
+  });
+});
 
 describe('IptfsReceiver ordering', () => {
   const { payloads, packets } = stream(8);
