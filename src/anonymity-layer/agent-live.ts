@@ -36,12 +36,12 @@ import { ipv4String } from '../codec/ip-address.js';
 import { loadRawSocket, type RawSocket } from '../io/addons.js';
 import { openCaptureWriter } from '../io/capture-file.js';
 import { CaptureSinkStage } from '../io/file-stages.js';
-import { type InjectStats, RawIpv4Sink } from '../io/inject.js';
-import { LiveCapture, type LiveCaptureStats } from '../io/live-capture.js';
+import { emptyInjectStats, type InjectStats, RawIpv4Sink } from '../io/inject.js';
+import { emptyLiveCaptureStats, LiveCapture, type LiveCaptureStats } from '../io/live-capture.js';
 import { explainFailure } from '../io/live-io-error.js';
 import { LinkType, type Packet } from '../packet.js';
 import { type Clock, realClock } from '../stages/clock.js';
-import type { Stage, StageStats } from '../stages/stage.js';
+import { emptyStats, type Stage, type StageStats } from '../stages/stage.js';
 import type { AgentDelivery } from './agent-config.js';
 import { AnonHostAgent, type AnonHostAgentOptions, type AnonHostAgentStats } from './host-agent.js';
 import {
@@ -60,10 +60,6 @@ const TICK_MS = 250;
 export type LiveDelivery = AgentDelivery | { kind: 'callback'; deliver: (pkt: Packet) => void };
 
 const noEmit = (): void => {};
-
-function emptyInject(): InjectStats {
-  return { packetsIn: 0, packetsOut: 0, dropped: {}, sent: 0, failed: 0, bytesSent: 0, sendErrors: {} };
-}
 
 /** Opens the delivery stage. */
 async function openDelivery(delivery: LiveDelivery): Promise<{ stage: Stage; close: () => Promise<void> }> {
@@ -213,14 +209,6 @@ export class LiveHostAgent {
   }
 
   stats(): LiveHostAgentStats {
-    const none: LiveCaptureStats = {
-      packetsSeen: 0,
-      bytesSeen: 0,
-      truncatedBySnapLength: 0,
-      truncatedByCap: 0,
-      queueDrops: 0,
-      queued: 0,
-    };
     return {
       ...this.agent.stats(),
       prefilter: {
@@ -229,11 +217,11 @@ export class LiveHostAgent {
         rebuilds: this.rebuilds,
         overlapDuplicates: this.dedupe.duplicates,
       },
-      wire: this.wire?.stats() ?? emptyInject(),
-      delivery: this.delivery?.stage.stats() ?? { packetsIn: 0, packetsOut: 0, dropped: {} },
+      wire: this.wire?.stats() ?? emptyInjectStats(),
+      delivery: this.delivery?.stage.stats() ?? emptyStats(),
       captures: {
-        outbound: this.outCapture?.stats() ?? none,
-        inbound: this.inCapture?.stats() ?? none,
+        outbound: this.outCapture?.stats() ?? emptyLiveCaptureStats(),
+        inbound: this.inCapture?.stats() ?? emptyLiveCaptureStats(),
       },
     };
   }
@@ -372,16 +360,9 @@ export class LiveResponderAgent {
   stats(): LiveResponderAgentStats {
     return {
       ...this.agent.stats(),
-      wire: this.wire?.stats() ?? emptyInject(),
-      delivery: this.delivery?.stage.stats() ?? { packetsIn: 0, packetsOut: 0, dropped: {} },
-      replies: this.replies?.stats() ?? {
-        packetsSeen: 0,
-        bytesSeen: 0,
-        truncatedBySnapLength: 0,
-        truncatedByCap: 0,
-        queueDrops: 0,
-        queued: 0,
-      },
+      wire: this.wire?.stats() ?? emptyInjectStats(),
+      delivery: this.delivery?.stage.stats() ?? emptyStats(),
+      replies: this.replies?.stats() ?? emptyLiveCaptureStats(),
     };
   }
 }

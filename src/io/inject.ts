@@ -33,7 +33,8 @@ export interface InjectStats extends StageStats {
   sendErrors: Record<string, number>;
 }
 
-function emptyInjectStats(): InjectStats {
+/** Counters of a sink that has sent nothing yet. */
+export function emptyInjectStats(): InjectStats {
   return { ...emptyStats(), sent: 0, failed: 0, bytesSent: 0, sendErrors: {} };
 }
 

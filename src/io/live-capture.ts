@@ -77,6 +77,18 @@ export interface LiveCaptureStats {
   queued: number;
 }
 
+/** Counters of a capture that has seen nothing yet. */
+export function emptyLiveCaptureStats(): LiveCaptureStats {
+  return {
+    packetsSeen: 0,
+    bytesSeen: 0,
+    truncatedBySnapLength: 0,
+    truncatedByCap: 0,
+    queueDrops: 0,
+    queued: 0,
+  };
+}
+
 /** Interfaces libpcap can capture on (cap's deviceList); throws a LiveIoError when cap is missing. */
 export function listInterfaces(): string[] {
   return capDeviceNames(loadCap()) ?? [];
@@ -178,14 +190,7 @@ export class LiveCapture implements AsyncIterable<Packet> {
   private iterating = false;
   private queueing = true;
   private isClosed = false;
-  private readonly counters: LiveCaptureStats = {
-    packetsSeen: 0,
-    bytesSeen: 0,
-    truncatedBySnapLength: 0,
-    truncatedByCap: 0,
-    queueDrops: 0,
-    queued: 0,
-  };
+  private readonly counters = emptyLiveCaptureStats();
 
   constructor(options: LiveCaptureOptions) {
     if (typeof options.interface !== 'string' || options.interface === '') {
