@@ -28,8 +28,10 @@
  * room for the 41 bytes of the layer and 20 of the outer header); basic-mode tuples stay registered until
  * the agent stops; basic mode carries only protocols with ports (TCP, UDP, …).
  */
+
 import { ANON_DEFAULT_PROTOCOL } from '../codec/anon.js';
 import { ipv4String, readIpv4 } from '../codec/ip-address.js';
+import { IPV4_HEADER_LENGTH } from '../codec/ipv4.js';
 import { buildPrefilter, type Prefilter } from '../filter/prefilter.js';
 import {
   type ConversationTuple,
@@ -60,7 +62,7 @@ import {
   rewriteIpv4Source,
 } from './broadcast-rewrite.js';
 import { BroadcastSubnet } from './broadcast-subnet.js';
-import { IPV4_HEADER_LENGTH, setTransportChecksum, writeIpv4Header } from './ipv4-envelope.js';
+import { setTransportChecksum, writeIpv4Header } from './ipv4-envelope.js';
 import { keysFor } from './keys.js';
 import { AnonReceiver } from './receiver.js';
 import { ANON_HEADROOM, ANON_OVERHEAD } from './seal.js';

@@ -11,13 +11,12 @@
  * copy, no allocation.
  */
 import { foldChecksum, internetChecksum, onesSum } from '../codec/checksum.js';
+import { writeIpv4 } from '../codec/ip-address.js';
+import { IPV4_HEADER_LENGTH } from '../codec/ipv4.js';
+import { TCP_HEADER_LENGTH, TCP_PROTOCOL } from '../codec/tcp.js';
+import { UDP_HEADER_LENGTH } from '../codec/udp.js';
 
-/** An IPv4 header without options. */
-export const IPV4_HEADER_LENGTH = 20;
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
-const TCP_HEADER_MIN = 20;
-const UDP_HEADER_LENGTH = 8;
+const UDP_PROTOCOL = 17;
 const DEFAULT_TTL = 64;
 
 /**
@@ -50,8 +49,8 @@ export function writeIpv4Header(
   buf[off + 9] = protocol;
   buf[off + 10] = 0;
   buf[off + 11] = 0;
-  writeU32(buf, off + 12, src);
-  writeU32(buf, off + 16, dst);
+  writeIpv4(buf, off + 12, src);
+  writeIpv4(buf, off + 16, dst);
   const sum = internetChecksum(buf, off, IPV4_HEADER_LENGTH);
   buf[off + 10] = sum >>> 8;
   buf[off + 11] = sum & 0xff;
@@ -73,10 +72,10 @@ export function setTransportChecksum(buf: Uint8Array, ipOff: number): TransportC
   const t = ipOff + headerLength;
   const length = total - headerLength;
   let field: number;
-  if (protocol === PROTO_TCP) {
-    if (length < TCP_HEADER_MIN) return 'truncated';
+  if (protocol === TCP_PROTOCOL) {
+    if (length < TCP_HEADER_LENGTH) return 'truncated';
     field = t + 16;
-  } else if (protocol === PROTO_UDP) {
+  } else if (protocol === UDP_PROTOCOL) {
     if (length < UDP_HEADER_LENGTH) return 'truncated';
     field = t + 6;
     if (buf[field] === 0 && buf[field + 1] === 0) return 'ok';
@@ -86,15 +85,8 @@ export function setTransportChecksum(buf: Uint8Array, ipOff: number): TransportC
   // Pseudo-header: both addresses, protocol, transport length.
   let sum = onesSum(buf, ipOff + 12, 8, protocol + length);
   sum = foldChecksum(onesSum(buf, t, length, sum));
-  if (sum === 0 && protocol === PROTO_UDP) sum = 0xffff;
+  if (sum === 0 && protocol === UDP_PROTOCOL) sum = 0xffff;
   buf[field] = sum >>> 8;
   buf[field + 1] = sum & 0xff;
   return 'ok';
-}
-
-function writeU32(buf: Uint8Array, off: number, v: number): void {
-  buf[off] = v >>> 24;
-  buf[off + 1] = (v >>> 16) & 0xff;
-  buf[off + 2] = (v >>> 8) & 0xff;
-  buf[off + 3] = v & 0xff;
 }

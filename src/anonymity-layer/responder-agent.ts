@@ -20,8 +20,10 @@
  * address back. Emitted packets are raw IPv4 (LinkType.IPV4), borrowed until the next call; drops are
  * counted by reason. Fragments are not carried (see host-agent.ts).
  */
+
 import { ANON_DEFAULT_PROTOCOL } from '../codec/anon.js';
 import { readIpv4 } from '../codec/ip-address.js';
+import { IPV4_HEADER_LENGTH } from '../codec/ipv4.js';
 import type { Packet } from '../packet.js';
 import { countDrop, type Emit, emptyStats, type Stage, type StageStats } from '../stages/stage.js';
 import {
@@ -41,7 +43,7 @@ import {
   rewriteIcmpQuotedAddress,
 } from './broadcast-rewrite.js';
 import type { BroadcastSubnet } from './broadcast-subnet.js';
-import { IPV4_HEADER_LENGTH, setTransportChecksum, writeIpv4Header } from './ipv4-envelope.js';
+import { setTransportChecksum, writeIpv4Header } from './ipv4-envelope.js';
 import { type AnonKeys, keysFor } from './keys.js';
 import type { AnonListener } from './listener.js';
 import { AnonReceiver } from './receiver.js';
