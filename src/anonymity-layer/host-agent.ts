@@ -32,6 +32,7 @@
 import { ANON_DEFAULT_PROTOCOL } from '../codec/anon.js';
 import { ipv4String, readIpv4 } from '../codec/ip-address.js';
 import { IPV4_HEADER_LENGTH } from '../codec/ipv4.js';
+import { readU32 } from '../esp/esp-format.js';
 import { buildPrefilter, type Prefilter } from '../filter/prefilter.js';
 import {
   type ConversationTuple,
@@ -67,7 +68,7 @@ import { keysFor } from './keys.js';
 import { AnonReceiver } from './receiver.js';
 import { ANON_HEADROOM, ANON_OVERHEAD } from './seal.js';
 import type { AnonSession, AnonSessionEvent } from './session.js';
-import { readU32, type Sid } from './sid.js';
+import type { Sid } from './sid.js';
 
 export interface AnonHostPeer {
   name: string;

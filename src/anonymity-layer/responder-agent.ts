@@ -24,6 +24,7 @@
 import { ANON_DEFAULT_PROTOCOL } from '../codec/anon.js';
 import { readIpv4 } from '../codec/ip-address.js';
 import { IPV4_HEADER_LENGTH } from '../codec/ipv4.js';
+import { readU32 } from '../esp/esp-format.js';
 import type { Packet } from '../packet.js';
 import { countDrop, type Emit, emptyStats, type Stage, type StageStats } from '../stages/stage.js';
 import {
@@ -50,7 +51,7 @@ import { AnonReceiver } from './receiver.js';
 import { ANON_HEADROOM, ANON_OVERHEAD } from './seal.js';
 import type { AnonSession, AnonSessionEvent } from './session.js';
 import { SessionNat } from './session-nat.js';
-import { readU32, type Sid } from './sid.js';
+import type { Sid } from './sid.js';
 
 export interface AnonResponderPeer {
   name: string;

@@ -22,12 +22,11 @@ import {
 } from '../codec/anon.js';
 import type { BackendName } from '../esp/crypto/backend.js';
 import { keySuite, type SuiteKeys } from '../esp/crypto/select.js';
-import { view, writeU32 } from '../esp/esp-format.js';
+import { readU32, view, writeU32 } from '../esp/esp-format.js';
 import { ReplayWindow } from '../esp/replay-window.js';
 import { SUITES } from '../esp/suites.js';
 import { ViewCache } from '../esp/view-cache.js';
 import type { AnonAead } from './keys.js';
-import { readU32 } from './sid.js';
 
 /** Bytes the sealer writes in front of the transport bytes: clear part and sealed header (25). */
 export const ANON_HEADROOM = ANON_CLEAR_LENGTH + ANON_SEALED_HEADER_LENGTH;

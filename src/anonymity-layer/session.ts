@@ -27,12 +27,14 @@
  * State changes only for packets whose tag verified. Time is the caller's `now` in nanoseconds (a Clock,
  * packet timestamps), compared in milliseconds as doubles: no BigInt arithmetic per packet.
  */
+
 import { ANON_MIN_LENGTH } from '../codec/anon.js';
 import type { BackendName } from '../esp/crypto/backend.js';
+import { readU32 } from '../esp/esp-format.js';
 import type { SidRegistry } from '../filter/session-table.js';
 import type { AnonAead, AnonDirectionKeys } from './keys.js';
 import { type AnonOpenDrop, AnonOpener, AnonSealer, type AnonSealRefusal } from './seal.js';
-import { checkSid, type RandomSource, readU32, type Sid, SidGenerator, sidHi, sidLo, sidOf } from './sid.js';
+import { checkSid, type RandomSource, type Sid, SidGenerator, sidHi, sidLo, sidOf } from './sid.js';
 
 export type AnonSessionRole = 'initiator' | 'responder';
 

@@ -2,7 +2,9 @@
  * Session IDs (SIDs) of the anonymity layer: 64-bit values, never 0, kept as (hi, lo) uint32 halves on the
  * hot path and as bigints where a value is handed to people or configuration (events, options, logs).
  */
+
 import { randomFillSync } from 'node:crypto';
+import { readU32 } from '../esp/esp-format.js';
 
 /** A session ID as a value: 1 … 2^64 − 1. */
 export type Sid = bigint;
@@ -36,10 +38,6 @@ export function checkSid(what: string, sid: Sid): Sid {
   if (typeof sid !== 'bigint' || sid < 1n || sid > U64_MAX)
     throw new Error(`${what} must be a session ID from 1 to 2^64 − 1 (a bigint), got ${String(sid)}`);
   return sid;
-}
-
-export function readU32(buf: Uint8Array, off: number): number {
-  return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
 }
 
 /** Fills `out` with random bytes; the default is the operating system's CSPRNG. */
