@@ -22,10 +22,13 @@
  * The functions rewrite `buf` in place and never throw on packet bytes: they return 'ok' or why they left
  * the packet unchanged.
  */
+
 import { updateChecksum16, updateChecksum32 } from '../codec/checksum.js';
-import { Icmpv4Type } from '../codec/icmp.js';
+import { ICMPV4_PROTOCOL, Icmpv4Type } from '../codec/icmp.js';
 import { ipv4String, readIpv4, writeIpv4 } from '../codec/ip-address.js';
 import { networkOffset } from '../codec/network-offset.js';
+import { TCP_PROTOCOL } from '../codec/tcp.js';
+import { UDP_PROTOCOL } from '../codec/udp.js';
 import type { Packet } from '../packet.js';
 import { countDrop, type Emit, emptyStats, type Stage, type StageStats } from '../stages/stage.js';
 import { BroadcastSubnet } from './broadcast-subnet.js';
@@ -37,9 +40,6 @@ export type RewriteResult = 'ok' | 'truncated' | 'malformed';
 export const IPV4_SOURCE_FIELD = 12;
 export const IPV4_DESTINATION_FIELD = 16;
 
-const PROTO_ICMP = 1;
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
 const PROTO_DCCP = 33;
 const PROTO_UDPLITE = 136;
 const ICMP_HEADER_LENGTH = 8;
@@ -50,9 +50,9 @@ const ICMP_HEADER_LENGTH = 8;
  */
 export function pseudoHeaderChecksumOffset(protocol: number): number {
   switch (protocol) {
-    case PROTO_TCP:
+    case TCP_PROTOCOL:
       return 16;
-    case PROTO_UDP:
+    case UDP_PROTOCOL:
     case PROTO_UDPLITE:
     case PROTO_DCCP:
       return 6;
@@ -127,9 +127,9 @@ function applyRewrite(
     const protocol = buf[ipOff + 9]!;
     const checksum = (buf[transportOff]! << 8) | buf[transportOff + 1]!;
     // UDP over IPv4: 0 is "no checksum" and stays so.
-    if (!(protocol === PROTO_UDP && checksum === 0)) {
+    if (!(protocol === UDP_PROTOCOL && checksum === 0)) {
       let next = updateChecksum32(checksum, old, addr);
-      if (next === 0 && (protocol === PROTO_UDP || protocol === PROTO_UDPLITE)) next = 0xffff;
+      if (next === 0 && (protocol === UDP_PROTOCOL || protocol === PROTO_UDPLITE)) next = 0xffff;
       buf[transportOff] = next >>> 8;
       buf[transportOff + 1] = next & 0xff;
       changed[TRANSPORT_OLD] = checksum;
@@ -269,7 +269,7 @@ function rewritePacket(
   if (plan < -1) return planError(plan);
   let quoted = false;
   const fragmentOffset = ((buf[ipOff + 6]! & 0x1f) << 8) | buf[ipOff + 7]!;
-  if (buf[ipOff + 9] === PROTO_ICMP && fragmentOffset === 0) {
+  if (buf[ipOff + 9] === ICMPV4_PROTOCOL && fragmentOffset === 0) {
     const icmpOff = ipOff + ((buf[ipOff]! & 0x0f) << 2);
     if (icmpOff + ICMP_HEADER_LENGTH > end) return 'truncated';
     if (isIcmpError(buf[icmpOff]!)) {

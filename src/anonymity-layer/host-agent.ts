@@ -30,6 +30,7 @@
  */
 
 import { ANON_DEFAULT_PROTOCOL } from '../codec/anon.js';
+import { ICMPV4_PROTOCOL } from '../codec/icmp.js';
 import { ipv4String, readIpv4 } from '../codec/ip-address.js';
 import { IPV4_HEADER_LENGTH } from '../codec/ipv4.js';
 import { readU32 } from '../esp/esp-format.js';
@@ -118,7 +119,6 @@ export interface AnonHostAgentStats {
   filterChanges: number;
 }
 
-const PROTO_ICMP = 1;
 const MAX_IPV4 = 65_535;
 
 export class AnonHostAgent {
@@ -378,7 +378,7 @@ export class AnonHostAgent {
       countDrop(c, 'transport-truncated');
       return;
     }
-    if (d.protocol === PROTO_ICMP && r >= 8 && isIcmpError(buf[IPV4_HEADER_LENGTH]!))
+    if (d.protocol === ICMPV4_PROTOCOL && r >= 8 && isIcmpError(buf[IPV4_HEADER_LENGTH]!))
       this.quoteHostAddress(buf, total);
     this.deliver(total, pkt.ts, emit);
   }

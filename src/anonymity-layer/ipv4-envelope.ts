@@ -14,9 +14,8 @@ import { foldChecksum, internetChecksum, onesSum } from '../codec/checksum.js';
 import { writeIpv4 } from '../codec/ip-address.js';
 import { IPV4_HEADER_LENGTH } from '../codec/ipv4.js';
 import { TCP_HEADER_LENGTH, TCP_PROTOCOL } from '../codec/tcp.js';
-import { UDP_HEADER_LENGTH } from '../codec/udp.js';
+import { UDP_HEADER_LENGTH, UDP_PROTOCOL } from '../codec/udp.js';
 
-const UDP_PROTOCOL = 17;
 const DEFAULT_TTL = 64;
 
 /**

@@ -22,6 +22,7 @@
  */
 
 import { ANON_DEFAULT_PROTOCOL } from '../codec/anon.js';
+import { ICMPV4_PROTOCOL } from '../codec/icmp.js';
 import { readIpv4 } from '../codec/ip-address.js';
 import { IPV4_HEADER_LENGTH } from '../codec/ipv4.js';
 import { readU32 } from '../esp/esp-format.js';
@@ -87,7 +88,6 @@ export interface AnonResponderAgentStats {
   sidsRefused: number;
 }
 
-const PROTO_ICMP = 1;
 const MAX_IPV4 = 65_535;
 const NO_PEER = -1;
 
@@ -232,7 +232,7 @@ export class AnonResponderAgent {
     }
     // An ICMP error from the host quotes the server's packet to the host: make it a packet to the client.
     if (
-      d.protocol === PROTO_ICMP &&
+      d.protocol === ICMPV4_PROTOCOL &&
       r >= 28 &&
       isIcmpError(buf[IPV4_HEADER_LENGTH]!) &&
       rewriteIcmpQuotedAddress(buf, IPV4_HEADER_LENGTH, IPV4_DESTINATION_FIELD, virtual, total) === 'ok'

@@ -2,6 +2,8 @@ import { foldChecksum, onesSum } from './checksum.js';
 import { type DecodeError, malformed, truncated } from './decode-error.js';
 
 export const UDP_HEADER_LENGTH = 8;
+/** IANA protocol number of UDP. */
+export const UDP_PROTOCOL = 17;
 
 /**
  * Zero-copy view of a UDP datagram (RFC 768) at `buf[off]`.

@@ -2,7 +2,7 @@ import { internetChecksum, updateChecksum16 } from '../codec/checksum.js';
 import { classifyNattPayload, ESP_HEADER_LENGTH, ESP_PROTOCOL } from '../codec/esp.js';
 import { readIpv4 } from '../codec/ip-address.js';
 import { IPV4_HEADER_LENGTH } from '../codec/ipv4.js';
-import { UDP_HEADER_LENGTH } from '../codec/udp.js';
+import { UDP_HEADER_LENGTH, UDP_PROTOCOL } from '../codec/udp.js';
 import {
   NEXT_HEADER_AGGFRAG,
   NEXT_HEADER_DUMMY,
@@ -58,7 +58,6 @@ export function newDecapInfo(): DecapInfo {
   return { sa: null, nextHeader: 0, seqHi: 0, seqLo: 0 };
 }
 
-const UDP_PROTOCOL = 17;
 const ECN_NOT_ECT = 0;
 const ECN_ECT1 = 1;
 const ECN_ECT0 = 2;

@@ -3,7 +3,7 @@ import { internetChecksum } from '../codec/checksum.js';
 import { ESP_HEADER_LENGTH, ESP_PROTOCOL } from '../codec/esp.js';
 import { writeIpv4 } from '../codec/ip-address.js';
 import { IPV4_HEADER_LENGTH } from '../codec/ipv4.js';
-import { UDP_HEADER_LENGTH } from '../codec/udp.js';
+import { UDP_HEADER_LENGTH, UDP_PROTOCOL } from '../codec/udp.js';
 import {
   NEXT_HEADER_AGGFRAG,
   NEXT_HEADER_DUMMY,
@@ -28,7 +28,6 @@ export type EncapDrop =
   /** The ESP packet would exceed 65535 bytes or the output buffer. */
   | 'too-big';
 
-const UDP_PROTOCOL = 17;
 const IPV4_DF = 0x4000;
 
 /**

@@ -38,7 +38,10 @@
  * sessions (SID filter, tuple matcher).
  */
 import { BroadcastSubnet } from '../anonymity-layer/broadcast-subnet.js';
+import { ICMPV4_PROTOCOL } from '../codec/icmp.js';
 import { networkOffset } from '../codec/network-offset.js';
+import { TCP_PROTOCOL } from '../codec/tcp.js';
+import { UDP_PROTOCOL } from '../codec/udp.js';
 import type { Packet } from '../packet.js';
 import { countDrop, type Emit, emptyStats, type Stage, type StageStats } from '../stages/stage.js';
 
@@ -54,9 +57,6 @@ export interface BroadcastGuardOptions {
   name?: string;
 }
 
-const PROTO_ICMP = 1;
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
 const TCP_SYN = 0x02;
 const TCP_RST = 0x04;
 const TCP_ACK = 0x10;
@@ -188,17 +188,17 @@ export class BroadcastGuardStage implements Stage {
     let verdict: string | null;
     const t = ip + headerLength;
     if (protocol === this.anonProtocol) verdict = null;
-    else if (protocol === PROTO_TCP) {
+    else if (protocol === TCP_PROTOCOL) {
       if (t + 14 > end) return 'truncated';
       const flags = data[t + 13]!;
       if (flags & TCP_ACK) verdict = null;
       else if (flags & TCP_SYN) verdict = 'tcp-syn';
       else verdict = flags & TCP_RST ? null : 'tcp-no-ack';
-    } else if (protocol === PROTO_UDP) {
+    } else if (protocol === UDP_PROTOCOL) {
       if (t + 4 > end) return 'truncated';
       const port = (data[t + 2]! << 8) | data[t + 3]!;
       verdict = port >= this.portLow && port <= this.portHigh ? null : 'udp-port';
-    } else if (protocol === PROTO_ICMP) {
+    } else if (protocol === ICMPV4_PROTOCOL) {
       if (t + 1 > end) return 'truncated';
       verdict = icmpVerdict(data[t]!);
     } else verdict = 'protocol';
