@@ -31,8 +31,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BroadcastSubnet } from '../src/anonymity-layer/broadcast-subnet.js';
@@ -50,6 +49,7 @@ import {
   tsxCommand,
   waitForOutput,
 } from './lib/netns-lab.js';
+import { cleanupOnce, scenarioDir } from './lib/scenario-files.js';
 
 const SUBNET = '198.18.40.0/24';
 const ROUTER_LAN = '198.18.40.1';
@@ -108,22 +108,11 @@ if (!Number.isInteger(messages) || messages < 1 || messages > 1000) {
 }
 
 const lab = new NetnsLab();
-const captureDir = process.env.PKTVEIL_CAPTURE_DIR;
-const dir = captureDir ?? mkdtempSync(join(tmpdir(), 'pktveil-broadcast-'));
-if (captureDir) mkdirSync(captureDir, { recursive: true });
-let cleaned = false;
-function cleanup(): void {
-  if (cleaned) return;
-  cleaned = true;
+const { dir, removeDir } = scenarioDir('pktveil-broadcast-');
+const cleanup = cleanupOnce(() => {
   lab.cleanup();
-  if (!captureDir) rmSync(dir, { recursive: true, force: true });
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.on(signal, () => {
-    log(`${signal}: cleaning up`);
-    cleanup();
-    process.exit(130);
-  });
+  removeDir();
+}, log);
 
 interface Started {
   child: ChildProcess;

@@ -41,8 +41,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readCapture } from '../src/io/capture-file.js';
@@ -50,6 +49,7 @@ import { parseLabels } from '../src/tfc/analysis/labels.js';
 import { kernelShaperArgs } from './lib/ahead-of-clock.js';
 import { CpuKeepAwake } from './lib/cpu-keep-awake.js';
 import { collect, lastJson, NetnsLab, type RunResult, tsxCommand, waitForOutput } from './lib/netns-lab.js';
+import { cleanupOnce, scenarioDir } from './lib/scenario-files.js';
 import { type Observation, observe } from './lives/observe.js';
 import type { TunnelJob } from './lives/tunnel-node.js';
 
@@ -135,23 +135,12 @@ function log(text: string): void {
 const lab = new NetnsLab();
 // --awake=off: to see what idle CPUs do to the shaper's timing (lib/cpu-keep-awake.ts).
 const awake = process.argv.includes('--awake=off') ? null : new CpuKeepAwake();
-const captureDir = process.env.PKTVEIL_CAPTURE_DIR;
-const dir = captureDir ?? mkdtempSync(join(tmpdir(), 'pktveil-lives-'));
-if (captureDir) mkdirSync(captureDir, { recursive: true });
-let cleaned = false;
-function cleanup(): void {
-  if (cleaned) return;
-  cleaned = true;
+const { dir, removeDir } = scenarioDir('pktveil-lives-');
+const cleanup = cleanupOnce(() => {
   awake?.stop();
   lab.cleanup();
-  if (!captureDir) rmSync(dir, { recursive: true, force: true });
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.on(signal, () => {
-    log(`${signal}: cleaning up`);
-    cleanup();
-    process.exit(130);
-  });
+  removeDir();
+}, log);
 
 /** A node program of this scenario in `ns`; resolves when it prints its ready line. */
 async function startNode(
