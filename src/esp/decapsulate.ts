@@ -130,8 +130,8 @@ export function decapsulate(
   // Transport mode rebuilds the IP header in front of the payload, so the plaintext goes after its room.
   const headerRoom = sa.mode === 'transport' ? ihl : 0;
   const ptOff = outOff + headerRoom;
-  // The ICV lands behind the plaintext (AEAD opens it there), so the output needs room for it too.
-  if (ptOff + dataLength + suite.icvLength > out.length) return 'too-big';
+  // An AEAD opens ciphertext and ICV copied into the output, so there it needs room for the ICV too.
+  if (ptOff + dataLength + (keys.aead ? suite.icvLength : 0) > out.length) return 'too-big';
   if (keys.aead) {
     // One copy of ciphertext and ICV into the output, then views of the output (reused packet after
     // packet) for the AEAD: a fresh view per argument costs more than the copy.

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checksumVerifies, internetChecksum } from '../../src/codec/checksum.js';
-import { Ipv4View, parseIpv4 } from '../../src/codec/ipv4.js';
+import { ESP_HEADER_LENGTH } from '../../src/codec/esp.js';
+import { IPV4_HEADER_LENGTH, Ipv4View, parseIpv4 } from '../../src/codec/ipv4.js';
 import { type DecapDrop, decapsulate, newDecapInfo } from '../../src/esp/decapsulate.js';
 import { encapsulate, encapsulateAggfrag, encapsulateDummy } from '../../src/esp/encapsulate.js';
 import { EspDecapStage } from '../../src/esp/esp-stages.js';
@@ -803,5 +804,27 @@ describe('decapsulate refuses what cannot be its ESP', () => {
     ).toBe('too-big');
     // Refused before the ICV, so the window did not move and the packet is still good.
     expect(open(sadOf(rx), pkt)).toEqual(udpPacket());
+  });
+
+  it('needs room for the ICV behind the plaintext only where an AEAD opens it there', () => {
+    const inner = udpPacket();
+    for (const [suite, icvRoom] of [
+      ['aes-gcm-16', 16],
+      ['chacha20-poly1305', 16],
+      ['aes-cbc-hmac-sha256-128', 0],
+      ['null-hmac-sha256-128', 0],
+    ] as const) {
+      const { tx, rx } = saPair(saConfig(suite, 'tunnel'));
+      const pkt = mustSeal(tx, inner);
+      const dataLength =
+        pkt.length - IPV4_HEADER_LENGTH - ESP_HEADER_LENGTH - rx.suite.ivLength - rx.suite.icvLength;
+      const exact = dataLength + icvRoom;
+      const short = Buffer.alloc(exact - 1);
+      const sad = new SecurityAssociationDatabase([rx]);
+      expect(decapsulate(sad, pkt, 0, pkt.length, short, 0, newDecapInfo()), suite).toBe('too-big');
+      const out = Buffer.alloc(exact);
+      expect(decapsulate(sad, pkt, 0, pkt.length, out, 0, newDecapInfo()), suite).toBe(inner.length);
+      expect(out.subarray(0, inner.length), suite).toEqual(inner);
+    }
   });
 });
